@@ -1,0 +1,62 @@
+/* crc_pclmul.c: CRC-32C and CRC-32 by folding with PCLMULQDQ (x86-64; built with -msse4.2 -mpclmul).
+ *
+ * Folding keeps four 128-bit lanes of the message and, for each next 64 bytes, multiplies every lane
+ * forward by x^512 and adds the new data, so the message shrinks without changing its remainder mod P.
+ * What is left, one lane, is then an ordinary 16-byte message whose CRC (from a zero register) is
+ * the CRC of everything before it: that last step, and inputs too short to fold, use the CRC-32C
+ * instruction or the portable tables. The multipliers and their derivation are in crc_portable.c.
+ */
+#if defined(__x86_64__)
+
+#include "crc_x86.h"
+
+static inline __m128i sf__fold_k(const sf__crc_poly_t *c, int i) {
+  return _mm_loadu_si128((const __m128i *)c->fold[i]);
+}
+
+static inline __m128i sf__fold(__m128i x, __m128i k) {
+  return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
+}
+
+static inline __m128i sf__load128(const uint8_t *p) {
+  return _mm_loadu_si128((const __m128i *)p);
+}
+
+static inline uint32_t sf__tail(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {
+  return c == &sf__crc32c_poly ? sf__crc32c_sse42_raw(raw, p, n) : sf__crc_portable_raw(c, raw, p, n);
+}
+
+uint32_t sf__crc_pclmul_finish(const sf__crc_poly_t *c, __m128i x, const uint8_t *p, size_t n) {
+  const __m128i k128 = sf__fold_k(c, 0);
+  uint8_t lane[16];
+  for (; n >= 16; p += 16, n -= 16) x = _mm_xor_si128(sf__fold(x, k128), sf__load128(p));
+  _mm_storeu_si128((__m128i *)lane, x);
+  return sf__tail(c, sf__tail(c, 0, lane, sizeof lane), p, n);
+}
+
+uint32_t sf__crc_pclmul_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {
+  if (n < 64) return sf__tail(c, raw, p, n);
+
+  __m128i x0 = _mm_xor_si128(sf__load128(p), _mm_cvtsi32_si128((int)raw));
+  __m128i x1 = sf__load128(p + 16), x2 = sf__load128(p + 32), x3 = sf__load128(p + 48);
+  const __m128i k512 = sf__fold_k(c, 3);
+  for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
+    x0 = _mm_xor_si128(sf__fold(x0, k512), sf__load128(p));
+    x1 = _mm_xor_si128(sf__fold(x1, k512), sf__load128(p + 16));
+    x2 = _mm_xor_si128(sf__fold(x2, k512), sf__load128(p + 32));
+    x3 = _mm_xor_si128(sf__fold(x3, k512), sf__load128(p + 48));
+  }
+  __m128i x = _mm_xor_si128(_mm_xor_si128(sf__fold(x0, sf__fold_k(c, 2)), sf__fold(x1, sf__fold_k(c, 1))),
+                            _mm_xor_si128(sf__fold(x2, sf__fold_k(c, 0)), x3));
+  return sf__crc_pclmul_finish(c, x, p, n);
+}
+
+uint32_t sf__crc32c_pclmul(uint32_t crc, const void *data, size_t len) {
+  return ~sf__crc_pclmul_raw(&sf__crc32c_poly, ~crc, data, len);
+}
+
+uint32_t sf__crc32_pclmul(uint32_t crc, const void *data, size_t len) {
+  return ~sf__crc_pclmul_raw(&sf__crc32_poly, ~crc, data, len);
+}
+
+#endif /* __x86_64__ */

@@ -1,0 +1,87 @@
+/* crc_portable.c: the constants every path shares, and the portable slicing-by-8 path.
+ *
+ * The portable path is the only one on riscv64 cores without carry-less multiply (SiFive U74, T-Head
+ * C910, SiFive P550), so it is written for them: it aligns the pointer first and then reads whole
+ * 64-bit words, because an unaligned 64-bit load on those boards either traps into firmware or, built
+ * for rv64gc, compiles into eight byte loads.
+ */
+#include <stdint.h>
+
+#include "crc_internal.h"
+
+sf__crc_poly_t sf__crc32c_poly;
+sf__crc_poly_t sf__crc32_poly;
+
+/* x^e mod P on the reflected 32-bit register: multiplying by x is a right shift, and when x^31 falls
+ * off the end, x^32 is replaced by the rest of P. */
+static uint32_t sf__crc_xpow(uint32_t poly, unsigned e) {
+  uint32_t r = 0x80000000u; /* x^0 */
+  while (e--) r = (r & 1) ? (r >> 1) ^ poly : r >> 1;
+  return r;
+}
+
+/* Fold multipliers. A 128-bit lane loaded little-endian holds the polynomial L(x) x^64 + H(x), where
+ * L is its low 64-bit word (the first eight bytes) and H its high word. Moving the lane D bits
+ * forward means multiplying by x^D, and modulo P:
+ *     L x^(64 + D) + H x^D  ==  L (x^(D + 63) mod P) x + H (x^(D - 1) mod P) x.
+ * A 64 x 64 carry-less multiply of reflected operands yields the product already multiplied by x
+ * (bit m of the 128-bit result holds x^(126 - m), where a lane's bit m holds x^(127 - m)), which
+ * absorbs the extra factor x. The multipliers are stored with x^t at bit 63 - t, i.e. the reflected
+ * 32-bit remainder shifted into the high half of the word. */
+static void sf__crc_fold_init(sf__crc_poly_t *c) {
+  for (unsigned i = 0; i < SF__CRC_FOLD_MAX; i++) {
+    unsigned d = (i + 1) * 128;
+    c->fold[i][0] = (uint64_t)sf__crc_xpow(c->poly, d + 63) << 32;
+    c->fold[i][1] = (uint64_t)sf__crc_xpow(c->poly, d - 1) << 32;
+  }
+}
+
+static void sf__crc_table_init(sf__crc_poly_t *c) {
+  for (unsigned b = 0; b < 256; b++) {
+    uint32_t r = b;
+    for (int k = 0; k < 8; k++) r = (r & 1) ? (r >> 1) ^ c->poly : r >> 1;
+    c->table[0][b] = r;
+  }
+  for (unsigned b = 0; b < 256; b++)
+    for (int k = 1; k < 8; k++)
+      c->table[k][b] = (c->table[k - 1][b] >> 8) ^ c->table[0][c->table[k - 1][b] & 0xff];
+}
+
+static void sf__crc_poly_init(sf__crc_poly_t *c, uint32_t poly) {
+  c->poly = poly;
+  sf__crc_table_init(c);
+  sf__crc_fold_init(c);
+  c->x2n[0] = sf__crc_xpow(poly, 1);
+  for (int k = 1; k < 67; k++) c->x2n[k] = sf__crc_multiply(poly, c->x2n[k - 1], c->x2n[k - 1]);
+}
+
+void sf__crc_constants_init(void) {
+  sf__crc_poly_init(&sf__crc32c_poly, SF__CRC32C_POLY);
+  sf__crc_poly_init(&sf__crc32_poly, SF__CRC32_POLY);
+}
+
+uint32_t sf__crc_portable_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {
+  const uint32_t(*t)[256] = c->table;
+
+  while (n && ((uintptr_t)p & 7)) {
+    raw = (raw >> 8) ^ t[0][(raw ^ *p++) & 0xff];
+    n--;
+  }
+  while (n >= 8) {
+    uint64_t w = sf__load64(__builtin_assume_aligned(p, 8)) ^ raw;
+    raw = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^ t[4][(w >> 24) & 0xff] ^
+          t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^ t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) raw = (raw >> 8) ^ t[0][(raw ^ *p++) & 0xff];
+  return raw;
+}
+
+uint32_t sf__crc32c_portable(uint32_t crc, const void *data, size_t len) {
+  return ~sf__crc_portable_raw(&sf__crc32c_poly, ~crc, data, len);
+}
+
+uint32_t sf__crc32_portable(uint32_t crc, const void *data, size_t len) {
+  return ~sf__crc_portable_raw(&sf__crc32_poly, ~crc, data, len);
+}

@@ -1,0 +1,163 @@
+// binding.cc: the Node-API glue. One small function per C function; argument checking, defaults and
+// error messages live in src/ (TypeScript), the work lives in native/<area>/ (C). Every function here
+// runs on the JS thread that called it.
+//
+// The CRC functions are on a hot path (64-byte heartbeat packets), so they read their arguments with
+// the plain Node-API calls and no intermediate objects: src/crc.ts has already checked that `data` is
+// an ArrayBufferView and `value` a uint32.
+#include <napi.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+extern "C" {
+#include "steadfast/crc.h"
+}
+
+namespace {
+
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:  // float64, bigint64, biguint64
+      return 8;
+  }
+}
+
+// The bytes a TypedArray or DataView covers (its own range of its buffer). Throws otherwise.
+void ViewBytes(napi_env env, napi_value view, const uint8_t** data, size_t* length) {
+  bool is_typedarray = false;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_is_typedarray(env, view, &is_typedarray));
+  void* bytes = nullptr;
+  if (is_typedarray) {
+    napi_typedarray_type type;
+    size_t elements = 0;
+    NAPI_THROW_IF_FAILED_VOID(
+        env, napi_get_typedarray_info(env, view, &type, &elements, &bytes, nullptr, nullptr));
+    *length = elements * ElementSize(type);
+  } else {
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_dataview_info(env, view, length, &bytes, nullptr, nullptr));
+  }
+  *data = static_cast<const uint8_t*>(bytes);
+}
+
+uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t i) {
+  uint32_t value = 0;
+  NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_uint32(info.Env(), info[i], &value), 0);
+  return value;
+}
+
+// (data: ArrayBufferView, value: uint32) -> uint32
+template <uint32_t (*Fn)(uint32_t, const void*, size_t)>
+Napi::Value Checksum(const Napi::CallbackInfo& info) {
+  const uint8_t* data;
+  size_t length;
+  ViewBytes(info.Env(), info[0], &data, &length);
+  return Napi::Number::New(info.Env(), Fn(Uint32Arg(info, 1), data, length));
+}
+
+// (crcA: uint32, crcB: uint32, lengthB: safe integer >= 0) -> uint32
+template <uint32_t (*Fn)(uint32_t, uint32_t, uint64_t)>
+Napi::Value Combine(const Napi::CallbackInfo& info) {
+  int64_t length = info[2].As<Napi::Number>().Int64Value();
+  return Napi::Number::New(info.Env(), Fn(Uint32Arg(info, 0), Uint32Arg(info, 1), static_cast<uint64_t>(length)));
+}
+
+// () -> [{ name, crc32c, crc32, available }], fastest first
+Napi::Value CrcImplementations(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = Napi::Array::New(env);
+  for (int i = 0; i < sf_crc_impl_count(); i++) {
+    const sf_crc_impl_t* impl = sf_crc_impl_get(i);
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", impl->name);
+    entry.Set("crc32c", impl->crc32c != nullptr);
+    entry.Set("crc32", impl->crc32 != nullptr);
+    entry.Set("available", impl->available != 0);
+    list.Set(static_cast<uint32_t>(i), entry);
+  }
+  return list;
+}
+
+// (index, data, value) -> uint32: one implementation's function, for tests and benchmarks.
+template <bool Castagnoli>
+Napi::Value ChecksumWith(const Napi::CallbackInfo& info) {
+  const sf_crc_impl_t* impl = sf_crc_impl_get(static_cast<int>(Uint32Arg(info, 0)));
+  sf_crc_fn fn = impl == nullptr ? nullptr : Castagnoli ? impl->crc32c : impl->crc32;
+  if (fn == nullptr) throw Napi::RangeError::New(info.Env(), "no such CRC implementation function");
+  const uint8_t* data;
+  size_t length;
+  ViewBytes(info.Env(), info[1], &data, &length);
+  return Napi::Number::New(info.Env(), fn(Uint32Arg(info, 2), data, length));
+}
+
+// () -> { crc32c, crc32, forced, features, detector }
+Napi::Value CrcSelection(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sf_crc_selection_t s;
+  sf_crc_selection(&s);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("crc32c", s.crc32c);
+  out.Set("crc32", s.crc32);
+  out.Set("forced", s.forced ? Napi::Value(Napi::String::New(env, s.forced)) : env.Null());
+  out.Set("features", s.features);
+  out.Set("detector", s.detector);
+  return out;
+}
+
+// (name: string | null) -> 0 or a negative errno
+Napi::Value CrcForce(const Napi::CallbackInfo& info) {
+  if (info[0].IsNull()) return Napi::Number::New(info.Env(), sf_crc_force(nullptr));
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(info.Env(), sf_crc_force(name.c_str()));
+}
+
+// (data: ArrayBufferView) -> number: reads every byte once, as fast as one core can (the
+// memory-read reference row of bench/crc.mjs). The XOR result keeps the loop from being optimised out.
+Napi::Value MemoryRead(const Napi::CallbackInfo& info) {
+  const uint8_t* data;
+  size_t length;
+  ViewBytes(info.Env(), info[0], &data, &length);
+  uint64_t acc[8] = {0};
+  size_t i = 0;
+  for (; i + 64 <= length; i += 64)
+    for (int j = 0; j < 8; j++) {
+      uint64_t word;
+      memcpy(&word, data + i + 8 * j, sizeof word);
+      acc[j] ^= word;
+    }
+  for (; i < length; i++) acc[0] ^= data[i];
+  uint64_t x = 0;
+  for (int j = 0; j < 8; j++) x ^= acc[j];
+  return Napi::Number::New(info.Env(), static_cast<double>(x & 0xFFFFFFFFu));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("crc32c", Napi::Function::New<Checksum<sf_crc32c>>(env, "crc32c"));
+  exports.Set("crc32", Napi::Function::New<Checksum<sf_crc32>>(env, "crc32"));
+  exports.Set("crc32cCombine", Napi::Function::New<Combine<sf_crc32c_combine>>(env, "crc32cCombine"));
+  exports.Set("crc32Combine", Napi::Function::New<Combine<sf_crc32_combine>>(env, "crc32Combine"));
+  exports.Set("crc32cWith", Napi::Function::New<ChecksumWith<true>>(env, "crc32cWith"));
+  exports.Set("crc32With", Napi::Function::New<ChecksumWith<false>>(env, "crc32With"));
+  exports.Set("crcImplementations", Napi::Function::New<CrcImplementations>(env, "crcImplementations"));
+  exports.Set("crcSelection", Napi::Function::New<CrcSelection>(env, "crcSelection"));
+  exports.Set("crcForce", Napi::Function::New<CrcForce>(env, "crcForce"));
+  exports.Set("memoryRead", Napi::Function::New<MemoryRead>(env, "memoryRead"));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(steadfast, Init)

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * The `steadfast` command. `steadfast doctor [--json]` reports the platform, the loaded binary and the
+ * CRC paths, and exits 1 when the self-check fails.
+ */
+import type * as Doctor from './doctor';
+
+const USAGE = `Usage: steadfast <command> [options]
+
+Commands:
+  doctor [--json]   platform, loaded binary, CRC implementations, and a self-check
+                    (exit code 1 when the self-check fails)
+
+Options:
+  -h, --help        this text
+  -v, --version     the package version`;
+
+function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    process.stdout.write(`${(require('../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+  if (command === 'doctor') {
+    const unknown = rest.filter((a) => a !== '--json');
+    if (unknown.length) return usageError(`unknown option for doctor: ${unknown.join(' ')}`);
+    // Loaded here, not at the top, so that a binding that fails to load (no binary for this platform,
+    // a bad STEADFAST_CRC) is reported as one clear line below rather than a stack trace.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { doctor, formatDoctor } = require('./doctor') as typeof Doctor;
+    const report = doctor();
+    process.stdout.write(rest.includes('--json') ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
+    return report.ok ? 0 : 1;
+  }
+  return usageError(`unknown command: ${command}`);
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`steadfast: ${message}\n\n${USAGE}\n`);
+  return 2;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (err) {
+  const e = err as { code?: string; message?: string };
+  process.stderr.write(`steadfast: ${e.message ?? String(err)}${e.code ? ` [${e.code}]` : ''}\n`);
+  process.exitCode = 1;
+}
