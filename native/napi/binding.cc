@@ -35,21 +35,25 @@ size_t ElementSize(napi_typedarray_type type) {
   }
 }
 
-// The bytes a TypedArray or DataView covers (its own range of its buffer). Throws otherwise.
-void ViewBytes(napi_env env, napi_value view, const uint8_t** data, size_t* length) {
-  bool is_typedarray = false;
-  NAPI_THROW_IF_FAILED_VOID(env, napi_is_typedarray(env, view, &is_typedarray));
+// The bytes a TypedArray or DataView covers (its own range of its buffer). On failure a JS TypeError
+// is pending and the result is false. napi_get_buffer_info answers for Buffer and Uint8Array in one
+// call (the common case, and the cheapest); other views take the general route.
+bool ViewBytes(napi_env env, napi_value view, const uint8_t** data, size_t* length) {
   void* bytes = nullptr;
-  if (is_typedarray) {
+  if (napi_get_buffer_info(env, view, &bytes, length) != napi_ok) {
+    bool is_typedarray = false;
     napi_typedarray_type type;
     size_t elements = 0;
-    NAPI_THROW_IF_FAILED_VOID(
-        env, napi_get_typedarray_info(env, view, &type, &elements, &bytes, nullptr, nullptr));
-    *length = elements * ElementSize(type);
-  } else {
-    NAPI_THROW_IF_FAILED_VOID(env, napi_get_dataview_info(env, view, length, &bytes, nullptr, nullptr));
+    if (napi_is_typedarray(env, view, &is_typedarray) == napi_ok && is_typedarray &&
+        napi_get_typedarray_info(env, view, &type, &elements, &bytes, nullptr, nullptr) == napi_ok) {
+      *length = elements * ElementSize(type);
+    } else if (napi_get_dataview_info(env, view, length, &bytes, nullptr, nullptr) != napi_ok) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "data must be an ArrayBufferView");
+      return false;
+    }
   }
   *data = static_cast<const uint8_t*>(bytes);
+  return true;
 }
 
 uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t i) {
@@ -58,13 +62,27 @@ uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t i) {
   return value;
 }
 
-// (data: ArrayBufferView, value: uint32) -> uint32
+// (data: ArrayBufferView, value: uint32) -> uint32. The hot path, so a plain Node-API callback:
+// node-addon-api's CallbackInfo would also fetch `this` and the callback data, which this never uses.
 template <uint32_t (*Fn)(uint32_t, const void*, size_t)>
-Napi::Value Checksum(const Napi::CallbackInfo& info) {
+napi_value Checksum(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
   const uint8_t* data;
   size_t length;
-  ViewBytes(info.Env(), info[0], &data, &length);
-  return Napi::Number::New(info.Env(), Fn(Uint32Arg(info, 1), data, length));
+  uint32_t value = 0;
+  napi_value result = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "expected (data, value)");
+    return nullptr;
+  }
+  if (!ViewBytes(env, argv[0], &data, &length)) return nullptr;
+  if (napi_get_value_uint32(env, argv[1], &value) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "value must be a number");
+    return nullptr;
+  }
+  napi_create_uint32(env, Fn(value, data, length), &result);
+  return result;
 }
 
 // (crcA: uint32, crcB: uint32, lengthB: safe integer >= 0) -> uint32
@@ -98,7 +116,7 @@ Napi::Value ChecksumWith(const Napi::CallbackInfo& info) {
   if (fn == nullptr) throw Napi::RangeError::New(info.Env(), "no such CRC implementation function");
   const uint8_t* data;
   size_t length;
-  ViewBytes(info.Env(), info[1], &data, &length);
+  if (!ViewBytes(info.Env(), info[1], &data, &length)) return Napi::Value();
   return Napi::Number::New(info.Env(), fn(Uint32Arg(info, 2), data, length));
 }
 
@@ -128,7 +146,7 @@ Napi::Value CrcForce(const Napi::CallbackInfo& info) {
 Napi::Value MemoryRead(const Napi::CallbackInfo& info) {
   const uint8_t* data;
   size_t length;
-  ViewBytes(info.Env(), info[0], &data, &length);
+  if (!ViewBytes(info.Env(), info[0], &data, &length)) return Napi::Value();
   uint64_t acc[8] = {0};
   size_t i = 0;
   for (; i + 64 <= length; i += 64)
@@ -143,9 +161,15 @@ Napi::Value MemoryRead(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(x & 0xFFFFFFFFu));
 }
 
+Napi::Value RawFunction(Napi::Env env, const char* name, napi_callback callback) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn), Napi::Value());
+  return Napi::Value(env, fn);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("crc32c", Napi::Function::New<Checksum<sf_crc32c>>(env, "crc32c"));
-  exports.Set("crc32", Napi::Function::New<Checksum<sf_crc32>>(env, "crc32"));
+  exports.Set("crc32c", RawFunction(env, "crc32c", Checksum<sf_crc32c>));
+  exports.Set("crc32", RawFunction(env, "crc32", Checksum<sf_crc32>));
   exports.Set("crc32cCombine", Napi::Function::New<Combine<sf_crc32c_combine>>(env, "crc32cCombine"));
   exports.Set("crc32Combine", Napi::Function::New<Combine<sf_crc32_combine>>(env, "crc32Combine"));
   exports.Set("crc32cWith", Napi::Function::New<ChecksumWith<true>>(env, "crc32cWith"));
