@@ -133,9 +133,6 @@ static void sf__choose(const sf_crc_impl_t *forced) {
 
 __attribute__((constructor)) static void sf__crc_load(void) {
   sf__crc_constants_init();
-#if defined(__x86_64__)
-  sf__crc32c_sse42_init();
-#endif
   sf__detect();
   sf__choose(NULL);
 }

@@ -26,6 +26,11 @@
 /* Fold distances in units of 128 bits: fold[i] moves a 128-bit lane (i + 1) * 128 bits forward. */
 #define SF__CRC_FOLD_MAX 16
 
+/* Block sizes of the 3-way interleaved loops (portable and sse42): three chains run side by side over
+ * three adjacent blocks, then are joined by shifting the earlier registers over the later blocks. */
+#define SF__CRC_BLOCK_LONG 2048
+#define SF__CRC_BLOCK_SHORT 256
+
 typedef struct sf__crc_poly_s {
   uint32_t poly;
   /* Slicing-by-8: table[k][b] is the register after byte b followed by k zero bytes. */
@@ -35,6 +40,10 @@ typedef struct sf__crc_poly_s {
   uint64_t fold[SF__CRC_FOLD_MAX][2];
   /* x2n[k] = x^(2^k) mod P, for combine: bit 63 of a byte count needs x^(2^66). */
   uint32_t x2n[67];
+  /* Shifting a raw register over B zero bytes multiplies it by x^(8B) mod P, which is linear in the
+   * register: shift_long[j][b] is that product for byte j of the register equal to b, B = BLOCK_LONG. */
+  uint32_t shift_long[4][256];
+  uint32_t shift_short[4][256];
 } sf__crc_poly_t;
 
 extern sf__crc_poly_t sf__crc32c_poly;
@@ -62,10 +71,12 @@ uint32_t sf__crc32_vpclmul(uint32_t crc, const void *data, size_t len);
 uint32_t sf__crc32c_zbc(uint32_t crc, const void *data, size_t len);
 uint32_t sf__crc32_zbc(uint32_t crc, const void *data, size_t len);
 
-/* The serial CRC-32C instruction loop on the raw register, and the 3-way path's shift tables
- * (crc_sse42.c, x86-64 only). */
+/* The serial CRC-32C instruction loop on the raw register (crc_sse42.c, x86-64 only). */
 uint32_t sf__crc32c_sse42_raw(uint32_t raw, const uint8_t *p, size_t n);
-void sf__crc32c_sse42_init(void);
+
+static inline uint32_t sf__crc_shift(const uint32_t table[4][256], uint32_t raw) {
+  return table[0][raw & 0xff] ^ table[1][(raw >> 8) & 0xff] ^ table[2][(raw >> 16) & 0xff] ^ table[3][raw >> 24];
+}
 
 static inline uint64_t sf__load64(const uint8_t *p) {
   uint64_t v;
