@@ -38,6 +38,9 @@ typedef struct sf__crc_poly_s {
   /* fold[i][0] multiplies the low 64 bits of a lane (the first bytes), fold[i][1] the high 64 bits.
    * Each is x^e mod P in a 64-bit reflected word (bit 63 - t holds x^t), see crc_portable.c. */
   uint64_t fold[SF__CRC_FOLD_MAX][2];
+  /* finish[0] = x^96 mod P, finish[1] = x^64 mod P, with x^t at bit 32 - t: they shrink the last
+   * 16-byte lane to an 8-byte word with the same remainder (see sf__crc_lane_to_word users). */
+  uint64_t finish[2];
   /* x2n[k] = x^(2^k) mod P, for combine: bit 63 of a byte count needs x^(2^66). */
   uint32_t x2n[67];
   /* Shifting a raw register over B zero bytes multiplies it by x^(8B) mod P, which is linear in the
@@ -76,6 +79,14 @@ uint32_t sf__crc32c_sse42_raw(uint32_t raw, const uint8_t *p, size_t n);
 
 static inline uint32_t sf__crc_shift(const uint32_t table[4][256], uint32_t raw) {
   return table[0][raw & 0xff] ^ table[1][(raw >> 8) & 0xff] ^ table[2][(raw >> 16) & 0xff] ^ table[3][raw >> 24];
+}
+
+/* The raw register after eight message bytes held in w (little-endian), from a zero register: one
+ * slicing-by-8 step. XOR a register into w first to continue from it. */
+static inline uint32_t sf__crc_word(const sf__crc_poly_t *c, uint64_t w) {
+  const uint32_t(*t)[256] = c->table;
+  return t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^ t[4][(w >> 24) & 0xff] ^
+         t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^ t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
 }
 
 static inline uint64_t sf__load64(const uint8_t *p) {

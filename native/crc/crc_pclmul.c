@@ -28,10 +28,15 @@ static inline uint32_t sf__tail(const sf__crc_poly_t *c, uint32_t raw, const uin
 
 uint32_t sf__crc_pclmul_finish(const sf__crc_poly_t *c, __m128i x, const uint8_t *p, size_t n) {
   const __m128i k128 = sf__fold_k(c, 0);
-  uint8_t lane[16];
   for (; n >= 16; p += 16, n -= 16) x = _mm_xor_si128(sf__fold(x, k128), sf__load128(p));
-  _mm_storeu_si128((__m128i *)lane, x);
-  return sf__tail(c, sf__tail(c, 0, lane, sizeof lane), p, n);
+  /* The lane shrinks to one word with the same remainder (crc_portable.c, finish). */
+  const __m128i k = _mm_loadu_si128((const __m128i *)c->finish);
+  __m128i l1 = _mm_and_si128(x, _mm_set_epi64x(0, 0xffffffff)); /* bytes 0..3 */
+  __m128i l0 = _mm_srli_epi64(x, 32);                           /* bytes 4..7 in the low word */
+  __m128i y = _mm_xor_si128(_mm_clmulepi64_si128(l1, k, 0x00), _mm_clmulepi64_si128(l0, k, 0x10));
+  uint64_t word = (uint64_t)_mm_cvtsi128_si64(y) ^ (uint64_t)_mm_extract_epi64(x, 1);
+  uint32_t raw = c == &sf__crc32c_poly ? (uint32_t)_mm_crc32_u64(0, word) : sf__crc_word(c, word);
+  return sf__tail(c, raw, p, n);
 }
 
 uint32_t sf__crc_pclmul_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {

@@ -35,6 +35,13 @@ static void sf__crc_fold_init(sf__crc_poly_t *c) {
     c->fold[i][0] = (uint64_t)sf__crc_xpow(c->poly, d + 63) << 32;
     c->fold[i][1] = (uint64_t)sf__crc_xpow(c->poly, d - 1) << 32;
   }
+  /* The last lane X = L1 x^96 + L0 x^64 + H (L1, L0: its first and second four bytes, H: its last
+   * eight) has the remainder of Y = L1 (x^96 mod P) + L0 (x^64 mod P) + H, whose degree is below 64:
+   * an 8-byte message with the same CRC. L1 and L0 are multiplied as they sit in the low 32 bits of
+   * a word (bit i holds x^(31 - i)); with x^t of the multiplier at bit 32 - t, the low 64 bits of
+   * the carry-less product hold x^t at bit 63 - t, which is H's layout. */
+  c->finish[0] = (uint64_t)sf__crc_xpow(c->poly, 96) << 1;
+  c->finish[1] = (uint64_t)sf__crc_xpow(c->poly, 64) << 1;
 }
 
 static void sf__crc_table_init(sf__crc_poly_t *c) {
@@ -76,11 +83,9 @@ void sf__crc_constants_init(void) {
   sf__crc_poly_init(&sf__crc32_poly, SF__CRC32_POLY);
 }
 
-/* One slicing-by-8 step: the register XORed into the next aligned word, then eight lookups. */
-static inline uint32_t sf__slice8(const uint32_t t[8][256], uint32_t raw, const uint8_t *p) {
-  uint64_t w = sf__load64(__builtin_assume_aligned(p, 8)) ^ raw;
-  return t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^ t[4][(w >> 24) & 0xff] ^
-         t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^ t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
+/* One slicing-by-8 step over the next aligned word. */
+static inline uint32_t sf__slice8(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p) {
+  return sf__crc_word(c, sf__load64(__builtin_assume_aligned(p, 8)) ^ raw);
 }
 
 /* Three chains over three adjacent blocks of b bytes, joined by shifting. One chain is a sequence of
@@ -90,17 +95,17 @@ static inline uint32_t sf__three_way(const sf__crc_poly_t *c, const uint32_t shi
                                      uint32_t raw, const uint8_t *p) {
   uint32_t c0 = raw, c1 = 0, c2 = 0;
   for (size_t i = 0; i < b; i += 8) {
-    c0 = sf__slice8(c->table, c0, p + i);
-    c1 = sf__slice8(c->table, c1, p + b + i);
-    c2 = sf__slice8(c->table, c2, p + 2 * b + i);
+    c0 = sf__slice8(c, c0, p + i);
+    c1 = sf__slice8(c, c1, p + b + i);
+    c2 = sf__slice8(c, c2, p + 2 * b + i);
   }
   return sf__crc_shift(shift, sf__crc_shift(shift, c0) ^ c1) ^ c2;
 }
 
 /* Whole words, then the last bytes; p is aligned. */
-static inline uint32_t sf__words_then_bytes(const uint32_t t[8][256], uint32_t raw, const uint8_t *p, size_t n) {
-  for (; n >= 8; p += 8, n -= 8) raw = sf__slice8(t, raw, p);
-  while (n--) raw = (raw >> 8) ^ t[0][(raw ^ *p++) & 0xff];
+static inline uint32_t sf__words_then_bytes(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {
+  for (; n >= 8; p += 8, n -= 8) raw = sf__slice8(c, raw, p);
+  while (n--) raw = (raw >> 8) ^ c->table[0][(raw ^ *p++) & 0xff];
   return raw;
 }
 
@@ -112,7 +117,7 @@ __attribute__((noinline)) static uint32_t sf__crc_portable_long(const sf__crc_po
     raw = sf__three_way(c, c->shift_long, SF__CRC_BLOCK_LONG, raw, p);
   for (; n >= 3 * SF__CRC_BLOCK_SHORT; p += 3 * SF__CRC_BLOCK_SHORT, n -= 3 * SF__CRC_BLOCK_SHORT)
     raw = sf__three_way(c, c->shift_short, SF__CRC_BLOCK_SHORT, raw, p);
-  return sf__words_then_bytes(c->table, raw, p, n);
+  return sf__words_then_bytes(c, raw, p, n);
 }
 
 uint32_t sf__crc_portable_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {
@@ -121,7 +126,7 @@ uint32_t sf__crc_portable_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8
     n--;
   }
   if (n >= 3 * SF__CRC_BLOCK_SHORT) return sf__crc_portable_long(c, raw, p, n);
-  return sf__words_then_bytes(c->table, raw, p, n);
+  return sf__words_then_bytes(c, raw, p, n);
 }
 
 uint32_t sf__crc32c_portable(uint32_t crc, const void *data, size_t len) {

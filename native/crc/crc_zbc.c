@@ -66,9 +66,9 @@ static uint32_t sf__crc_zbc_raw(const sf__crc_poly_t *c, uint32_t raw, const uin
     sf__lane_t next = sf__load_lane(p);
     x = sf__fold(x, c->fold[0], next.lo, next.hi);
   }
-  uint64_t lane[2] = {x.lo, x.hi};
-  raw = sf__crc_portable_raw(c, 0, (const uint8_t *)lane, sizeof lane);
-  return sf__crc_portable_raw(c, raw, p, n);
+  /* The lane shrinks to one word with the same remainder (crc_portable.c, finish). */
+  uint64_t word = sf__clmul(x.lo & 0xffffffff, c->finish[0]) ^ sf__clmul(x.lo >> 32, c->finish[1]) ^ x.hi;
+  return sf__crc_portable_raw(c, sf__crc_word(c, word), p, n);
 }
 
 uint32_t sf__crc32c_zbc(uint32_t crc, const void *data, size_t len) {
