@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "crc_internal.h"
+#include "crc_three_way.h"
 
 sf__crc_poly_t sf__crc32c_poly;
 sf__crc_poly_t sf__crc32_poly;
@@ -83,40 +84,23 @@ void sf__crc_constants_init(void) {
   sf__crc_poly_init(&sf__crc32_poly, SF__CRC32_POLY);
 }
 
-/* One slicing-by-8 step over the next aligned word. */
-static inline uint32_t sf__slice8(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p) {
-  return sf__crc_word(c, sf__load64(__builtin_assume_aligned(p, 8)) ^ raw);
-}
-
-/* Three chains over three adjacent blocks of b bytes, joined by shifting. One chain is a sequence of
- * dependent loads; three of them let an out-of-order core (x86-64, T-Head C910, SiFive P550) overlap
- * the lookups, and cost an in-order one nothing but two shifts per 3b bytes. */
-static inline uint32_t sf__three_way(const sf__crc_poly_t *c, const uint32_t shift[4][256], size_t b,
-                                     uint32_t raw, const uint8_t *p) {
-  uint32_t c0 = raw, c1 = 0, c2 = 0;
-  for (size_t i = 0; i < b; i += 8) {
-    c0 = sf__slice8(c, c0, p + i);
-    c1 = sf__slice8(c, c1, p + b + i);
-    c2 = sf__slice8(c, c2, p + 2 * b + i);
-  }
-  return sf__crc_shift(shift, sf__crc_shift(shift, c0) ^ c1) ^ c2;
+static inline uint64_t sf__table_step(const sf__crc_poly_t *c, uint64_t raw, uint64_t word) {
+  return sf__crc_word(c, word ^ raw);
 }
 
 /* Whole words, then the last bytes; p is aligned. */
 static inline uint32_t sf__words_then_bytes(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n) {
-  for (; n >= 8; p += 8, n -= 8) raw = sf__slice8(c, raw, p);
+  for (; n >= 8; p += 8, n -= 8) raw = sf__crc_word(c, sf__load64(__builtin_assume_aligned(p, 8)) ^ raw);
   while (n--) raw = (raw >> 8) ^ c->table[0][(raw ^ *p++) & 0xff];
   return raw;
 }
 
-/* Inputs long enough for the 3-way blocks. Kept out of line and reached by a tail call: its register
- * pressure would otherwise make every call, short ones included, save and restore a dozen registers. */
+/* Inputs long enough for the 3-way blocks (crc_three_way.h). Kept out of line and reached by a tail
+ * call: its register pressure would otherwise make every call, short ones included, save and restore
+ * a dozen registers. */
 __attribute__((noinline)) static uint32_t sf__crc_portable_long(const sf__crc_poly_t *c, uint32_t raw,
                                                                 const uint8_t *p, size_t n) {
-  for (; n >= 3 * SF__CRC_BLOCK_LONG; p += 3 * SF__CRC_BLOCK_LONG, n -= 3 * SF__CRC_BLOCK_LONG)
-    raw = sf__three_way(c, c->shift_long, SF__CRC_BLOCK_LONG, raw, p);
-  for (; n >= 3 * SF__CRC_BLOCK_SHORT; p += 3 * SF__CRC_BLOCK_SHORT, n -= 3 * SF__CRC_BLOCK_SHORT)
-    raw = sf__three_way(c, c->shift_short, SF__CRC_BLOCK_SHORT, raw, p);
+  raw = sf__crc_three_way_blocks(c, sf__table_step, raw, &p, &n);
   return sf__words_then_bytes(c, raw, p, n);
 }
 

@@ -10,6 +10,7 @@
 #include <nmmintrin.h>
 
 #include "crc_internal.h"
+#include "crc_three_way.h"
 
 uint32_t sf__crc32c_sse42_raw(uint32_t raw, const uint8_t *p, size_t n) {
   uint64_t r = raw;
@@ -22,26 +23,18 @@ uint32_t sf__crc32c_sse42_raw(uint32_t raw, const uint8_t *p, size_t n) {
   return (uint32_t)r;
 }
 
-/* Runs three chains over [p, p + b), [p + b, p + 2b), [p + 2b, p + 3b) and joins them. */
-static inline uint32_t sf__three_way(const uint32_t shift[4][256], size_t b, uint32_t raw,
-                                     const uint8_t *p) {
-  uint64_t c0 = raw, c1 = 0, c2 = 0;
-  for (size_t i = 0; i < b; i += 8) {
-    c0 = _mm_crc32_u64(c0, sf__load64(p + i));
-    c1 = _mm_crc32_u64(c1, sf__load64(p + b + i));
-    c2 = _mm_crc32_u64(c2, sf__load64(p + 2 * b + i));
-  }
-  return sf__crc_shift(shift, sf__crc_shift(shift, (uint32_t)c0) ^ (uint32_t)c1) ^ (uint32_t)c2;
+static inline uint64_t sf__sse42_step(const sf__crc_poly_t *c, uint64_t raw, uint64_t word) {
+  (void)c;
+  return _mm_crc32_u64(raw, word);
 }
 
 uint32_t sf__crc32c_sse42(uint32_t crc, const void *data, size_t len) {
   const uint8_t *p = data;
   uint32_t raw = ~crc;
-  const sf__crc_poly_t *c = &sf__crc32c_poly;
-  for (; len >= 3 * SF__CRC_BLOCK_LONG; p += 3 * SF__CRC_BLOCK_LONG, len -= 3 * SF__CRC_BLOCK_LONG)
-    raw = sf__three_way(c->shift_long, SF__CRC_BLOCK_LONG, raw, p);
-  for (; len >= 3 * SF__CRC_BLOCK_SHORT; p += 3 * SF__CRC_BLOCK_SHORT, len -= 3 * SF__CRC_BLOCK_SHORT)
-    raw = sf__three_way(c->shift_short, SF__CRC_BLOCK_SHORT, raw, p);
+  if (len >= 3 * SF__CRC_BLOCK_SHORT + 7) {
+    for (; (uintptr_t)p & 7; p++, len--) raw = _mm_crc32_u8(raw, *p);
+    raw = sf__crc_three_way_blocks(&sf__crc32c_poly, sf__sse42_step, raw, &p, &len);
+  }
   return ~sf__crc32c_sse42_raw(raw, p, len);
 }
 
