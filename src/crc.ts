@@ -10,7 +10,15 @@ import { SteadfastError, invalidArgType, outOfRange } from './errors';
 export type CrcInput = ArrayBufferView | ArrayBuffer | SharedArrayBuffer | string;
 
 /** Names of the implementations steadfast can contain. */
-export type CrcImplementationName = 'portable' | 'sse42' | 'pclmul' | 'vpclmul' | 'zbc' | (string & {});
+export type CrcImplementationName =
+  | 'portable'
+  | 'sse42'
+  | 'pclmul'
+  | 'vpclmul'
+  | 'zbc'
+  | 'armcrc'
+  | 'pmull'
+  | (string & {});
 
 const INPUT_TYPES = 'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer';
 
@@ -94,9 +102,9 @@ export interface CrcInfo {
   available: CrcImplementationName[];
   /** Implementations compiled into this binary, fastest first. */
   compiled: CrcImplementationName[];
-  /** CPU features detected, e.g. `['sse4.2', 'pclmulqdq']` or `['zbc']`. */
+  /** CPU features detected, e.g. `['sse4.2', 'pclmulqdq']`, `['zbc']` or `['crc32', 'pmull']`. */
   features: string[];
-  /** How the features were detected: `'cpuid'`, `'riscv_hwprobe'`, or why detection was not possible. */
+  /** How the features were detected: `'cpuid'`, `'riscv_hwprobe'`, `'getauxval(AT_HWCAP)'`, or why detection was not possible. */
   detector: string;
 }
 

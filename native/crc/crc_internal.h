@@ -73,9 +73,17 @@ uint32_t sf__crc32c_vpclmul(uint32_t crc, const void *data, size_t len);
 uint32_t sf__crc32_vpclmul(uint32_t crc, const void *data, size_t len);
 uint32_t sf__crc32c_zbc(uint32_t crc, const void *data, size_t len);
 uint32_t sf__crc32_zbc(uint32_t crc, const void *data, size_t len);
+uint32_t sf__crc32c_armcrc(uint32_t crc, const void *data, size_t len);
+uint32_t sf__crc32_armcrc(uint32_t crc, const void *data, size_t len);
+uint32_t sf__crc32c_pmull(uint32_t crc, const void *data, size_t len);
+uint32_t sf__crc32_pmull(uint32_t crc, const void *data, size_t len);
 
 /* The serial CRC-32C instruction loop on the raw register (crc_sse42.c, x86-64 only). */
 uint32_t sf__crc32c_sse42_raw(uint32_t raw, const uint8_t *p, size_t n);
+
+/* The serial Armv8 CRC32 instruction loop on the raw register, for either polynomial (crc_armcrc.c,
+ * arm64 only). */
+uint32_t sf__crc_armcrc_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n);
 
 static inline uint32_t sf__crc_shift(const uint32_t table[4][256], uint32_t raw) {
   return table[0][raw & 0xff] ^ table[1][(raw >> 8) & 0xff] ^ table[2][(raw >> 16) & 0xff] ^ table[3][raw >> 24];

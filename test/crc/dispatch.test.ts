@@ -26,7 +26,7 @@ describe('crcInfo()', () => {
   });
 
   test('says which detector ran', () => {
-    const expected = { x64: 'cpuid', riscv64: 'riscv_hwprobe' }[process.arch as 'x64' | 'riscv64'];
+    const expected = { x64: 'cpuid', riscv64: 'riscv_hwprobe', arm64: 'getauxval' }[process.arch as 'x64' | 'riscv64' | 'arm64'];
     if (expected) expect(info.detector).toContain(expected);
     expect(info.detector.length).toBeGreaterThan(0);
   });
