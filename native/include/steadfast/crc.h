@@ -5,9 +5,9 @@
  * can be passed back as `crc` to continue over the next piece: sf_crc32c(sf_crc32c(0, a), b) equals
  * the CRC of a followed by b, exactly like zlib's crc32().
  *
- * Every implementation lives in its own file (portable, sse42, pclmul, vpclmul, zbc). One dispatcher
- * picks the fastest one the CPU supports when the library is loaded; sf_crc_force() overrides the
- * choice for tests and benchmarks. The sf_crc32c()/sf_crc32() entry points are safe to call from any
+ * Every implementation lives in its own file (portable; sse42, pclmul, vpclmul on x86-64; zbc on
+ * riscv64; armcrc, pmull on arm64). One dispatcher picks the fastest one the CPU supports when the
+ * library is loaded; sf_crc_force() overrides the choice for tests and benchmarks. The sf_crc32c()/sf_crc32() entry points are safe to call from any
  * thread; sf_crc_force() must not race with them (call it once, at start-up).
  */
 #ifndef STEADFAST_CRC_H
@@ -35,7 +35,7 @@ uint32_t sf_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 typedef uint32_t (*sf_crc_fn)(uint32_t crc, const void *data, size_t len);
 
 typedef struct sf_crc_impl_s {
-  const char *name;      /* "portable", "sse42", "pclmul", "vpclmul", "zbc" */
+  const char *name;      /* "portable", "sse42", "pclmul", "vpclmul", "zbc", "armcrc", "pmull" */
   sf_crc_fn crc32c;
   sf_crc_fn crc32;
   int available;         /* 1 if this CPU (as detected) can run it */
@@ -51,7 +51,7 @@ typedef struct sf_crc_selection_s {
   const char *crc32;     /* name of the implementation sf_crc32() uses */
   const char *forced;    /* name given to sf_crc_force(), or NULL when detection chose */
   const char *features;  /* CPU features detected, space-separated, e.g. "sse4.2 pclmulqdq" */
-  const char *detector;  /* how features were found: "cpuid", "riscv_hwprobe", or why not */
+  const char *detector;  /* how features were found: "cpuid", "riscv_hwprobe", "getauxval(AT_HWCAP)", or why not */
 } sf_crc_selection_t;
 
 void sf_crc_selection(sf_crc_selection_t *out);
