@@ -19,8 +19,15 @@ export interface NativeBinding {
   crc32cWith(index: number, data: ArrayBufferView, value: number): number;
   crc32With(index: number, data: ArrayBufferView, value: number): number;
   crcImplementations(): { name: string; crc32c: boolean; crc32: boolean; available: boolean }[];
-  crcSelection(): { crc32c: string; crc32: string; forced: string | null; features: string; detector: string };
-  crcForce(name: string | null): number;
+  crcSelection(): {
+    crc32c: string;
+    crc32: string;
+    forced: string | null;
+    features: string;
+    detector: string;
+    /** A STEADFAST_CRC value that names no implementation of this build. */
+    unknown: string | null;
+  };
   memoryRead(data: ArrayBufferView): number;
   napiVersion: number;
 }
@@ -43,22 +50,40 @@ export function libc(): { family: 'glibc' | 'musl' | 'unknown'; version: string 
   return { family: process.platform === 'linux' ? 'musl' : 'unknown', version: null };
 }
 
-function noBinary(cause: unknown): SteadfastError {
-  const target = `${process.platform}-${process.arch}`;
-  const onlyPrebuilds = process.env.PREBUILDS_ONLY === '1' || process.env.PREBUILDS_ONLY === 'true';
-  const looked = [path.join(packageRoot, 'prebuilds', target) + path.sep];
-  looked.push(path.join(packageRoot, 'build', 'Release') + path.sep + (onlyPrebuilds ? ' (skipped: PREBUILDS_ONLY=1)' : ''));
-  const err = new SteadfastError(
-    'ERR_STEADFAST_NO_BINARY',
-    `steadfast has no native binary for ${target} (libc ${libc().family}, Node.js ${process.version}, ` +
-      `Node-API ${process.versions.napi}).\n` +
-      `Looked in:\n  ${looked.join('\n  ')}\n` +
-      'Prebuilt binaries ship for linux-x64 and linux-riscv64 (glibc). To build from source you need cmake and a ' +
-      'C/C++ compiler: in a clone of the steadfast repository run `npm install` (it builds build/Release/steadfast.node), ' +
-      'or see "Build from source on a board" in the README.',
+function buildHint(): string {
+  return (
+    'Prebuilt binaries ship for linux-x64, linux-riscv64 and linux-arm64 (glibc). To build from source you ' +
+    'need cmake and a C/C++ compiler: in a clone of the steadfast repository run `npm install` (it builds ' +
+    'build/Release/steadfast.node), or see "Build from source on a board" in the README.'
   );
+}
+
+function target(): string {
+  return `${process.platform}-${process.arch} (libc ${libc().family}, Node.js ${process.version}, Node-API ${process.versions.napi})`;
+}
+
+function withCause(err: SteadfastError, cause: unknown): SteadfastError {
   (err as { cause?: unknown }).cause = cause;
   return err;
+}
+
+function noBinary(cause: unknown): SteadfastError {
+  // node-gyp-build skips build/ for any non-empty PREBUILDS_ONLY.
+  const onlyPrebuilds = Boolean(process.env.PREBUILDS_ONLY);
+  const looked = [
+    path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`) + path.sep,
+    path.join(packageRoot, 'build', 'Release') + path.sep + (onlyPrebuilds ? ' (skipped: PREBUILDS_ONLY is set)' : ''),
+  ];
+  const message = `steadfast has no native binary for ${target()}.\nLooked in:\n  ${looked.join('\n  ')}\n${buildHint()}`;
+  return withCause(new SteadfastError('ERR_STEADFAST_NO_BINARY', message), cause);
+}
+
+function cannotLoad(file: string, cause: unknown): SteadfastError {
+  const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  const message =
+    `steadfast found ${file} but could not load it on ${target()}: ${reason}\n` +
+    `The binary may need a newer C library than this system has, or be for another libc. ${buildHint()}`;
+  return withCause(new SteadfastError('ERR_STEADFAST_BINARY_LOAD', message), cause);
 }
 
 function load(): { binding: NativeBinding; origin: BindingOrigin } {
@@ -68,9 +93,14 @@ function load(): { binding: NativeBinding; origin: BindingOrigin } {
   } catch (cause) {
     throw noBinary(cause);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const binding = require(file) as NativeBinding;
-  const kind = file.split(path.sep).includes('prebuilds') ? 'prebuild' : 'build';
+  let binding: NativeBinding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    binding = require(file) as NativeBinding;
+  } catch (cause) {
+    throw cannotLoad(file, cause);
+  }
+  const kind = path.relative(packageRoot, file).split(path.sep)[0] === 'prebuilds' ? 'prebuild' : 'build';
   return { binding, origin: { path: file, kind } };
 }
 

@@ -3,6 +3,7 @@
  * with the fastest path the CPU offers. Argument checks live here; the binding trusts them.
  */
 import { Buffer } from 'node:buffer';
+import { isAnyArrayBuffer } from 'node:util/types';
 import { binding } from './binding';
 import { SteadfastError, invalidArgType, outOfRange } from './errors';
 
@@ -24,9 +25,8 @@ const INPUT_TYPES = 'of type string or an instance of Buffer, TypedArray, DataVi
 
 function toView(data: unknown): ArrayBufferView {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && data instanceof SharedArrayBuffer)) {
-    return new Uint8Array(data);
-  }
+  // isAnyArrayBuffer, not instanceof: an ArrayBuffer from another realm (vm context) is one too.
+  if (isAnyArrayBuffer(data)) return new Uint8Array(data);
   throw invalidArgType('data', INPUT_TYPES, data);
 }
 
@@ -168,16 +168,14 @@ function unknownImplementation(name: string, known: string[]): SteadfastError {
 }
 
 /**
- * Applies `STEADFAST_CRC` once, when the package is loaded: a name forces that implementation for
- * both functions where it has them (even one detection did not find; that is how the Zbc path is
- * tested under QEMU, which cannot report it). An unknown name is an error at load time.
+ * `STEADFAST_CRC` is applied by the native library itself, once per process, when it is loaded: a
+ * name forces that implementation for both functions where it has them (even one detection did not
+ * find; that is how the Zbc path is tested under QEMU, which cannot report it). An unknown name is
+ * an error here, when the package is loaded.
  */
-function applyEnvironment(): void {
-  const name = process.env.STEADFAST_CRC;
-  if (!name) return;
-  if (binding.crcForce(name) !== 0) {
-    throw unknownImplementation(name, binding.crcImplementations().map((i) => i.name));
-  }
+function checkEnvironment(): void {
+  const unknown = binding.crcSelection().unknown;
+  if (unknown !== null) throw unknownImplementation(unknown, binding.crcImplementations().map((i) => i.name));
 }
 
-applyEnvironment();
+checkEnvironment();

@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bindingOrigin, crc32c } from '../src/index';
+import { doctor, formatDoctor } from '../src/doctor';
+import { bindingOrigin, crc32c, crcImplementation, crcInfo, type CrcInput } from '../src/index';
 import { dist, root, runNode, without } from './helpers';
 
 // ELF e_machine values (System V ABI): the loaded .node must be built for the running CPU.
@@ -48,8 +49,25 @@ describe('the native binary', () => {
       expect(r.stderr).toContain(`no native binary for ${process.platform}-${process.arch}`);
       expect(r.stderr).toContain('libc glibc');
       expect(r.stderr).toContain(path.join(empty, 'prebuilds', `${process.platform}-${process.arch}`));
-      expect(r.stderr).toContain('skipped: PREBUILDS_ONLY=1');
+      expect(r.stderr).toContain('skipped: PREBUILDS_ONLY is set');
       expect(r.stderr).toContain('To build from source');
+    });
+
+    test('a binary that is there but cannot load fails with ERR_STEADFAST_BINARY_LOAD naming the file', () => {
+      const dir = path.join(empty, 'prebuilds', `${process.platform}-${process.arch}`);
+      fs.mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, 'steadfast.glibc.node');
+      fs.writeFileSync(file, 'not an ELF file');
+      try {
+        const env = { ...process.env, NODE_PATH: path.join(root, 'node_modules'), PREBUILDS_ONLY: '1' };
+        const r = runNode(['-e', `require(${JSON.stringify(empty)})`], env);
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toContain('ERR_STEADFAST_BINARY_LOAD');
+        expect(r.stderr).toContain(`found ${file} but could not load it`);
+        expect(r.stderr).toContain('To build from source');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });
@@ -106,6 +124,17 @@ describe('steadfast doctor', () => {
     expect(r.stdout).toMatch(/^platform +linux-/m);
     expect(r.stdout).toMatch(/^crc32c +\S+/m);
     expect(r.stdout).toMatch(/^self-check passed \(\d+\/\d+\)$/m);
+  });
+
+  test('a failing self-check makes the report not ok and says FAILED', () => {
+    const broken = (name: string) => {
+      const impl = crcImplementation(name);
+      return { ...impl, crc32c: impl.crc32c && ((data: CrcInput, value?: number) => (impl.crc32c!(data, value) ^ 1) >>> 0) };
+    };
+    const report = doctor({ implementation: broken });
+    expect(report.ok).toBe(false);
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toContain(`${crcInfo().crc32c} crc32c check value`);
+    expect(formatDoctor(report)).toMatch(/^self-check FAILED \(\d+\/\d+\)$/m);
   });
 
   test('exits 1 with one clear line when the binding cannot start', () => {

@@ -1,7 +1,7 @@
 /* crc_dispatch.c: the one place that knows which CPU it runs on. It detects features once when the
- * library is loaded (a constructor, so before any caller can race it), fills the shared constants,
- * and points sf_crc32c()/sf_crc32() at the first implementation, in preference order, that the CPU
- * supports and that has the function.
+ * library is loaded (a constructor, so before any caller can race it) and points
+ * sf_crc32c()/sf_crc32() at the first implementation, in preference order, that the CPU supports and
+ * that has the function, or at the one STEADFAST_CRC names.
  *
  * Preference order comes from measurement (bench/crc.mjs): on x86-64 the AVX-512 fold beats the
  * 3-way crc32 instruction from about 256 bytes on, and it hands shorter inputs to the crc32
@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* syscall() */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crc_internal.h"
@@ -46,6 +47,7 @@ static sf_crc_fn sf__use_crc32 = sf__crc32_portable;
 static const char *sf__name_crc32c = "portable";
 static const char *sf__name_crc32 = "portable";
 static const char *sf__forced;
+static char sf__unknown[64];
 static char sf__features[128];
 static const char *sf__detector = "none";
 
@@ -104,7 +106,7 @@ static void sf__detect(void) {
    * and QEMU 7.2 user mode) means unknown, so only the portable path is offered. */
   long rc = syscall(SF__NR_riscv_hwprobe, &pair, 1, 0, NULL, 0);
   if (rc != 0 || pair.key < 0) {
-    sf__detector = errno == ENOSYS ? "riscv_hwprobe unavailable (ENOSYS)" : "riscv_hwprobe failed";
+    sf__detector = rc != 0 && errno == ENOSYS ? "riscv_hwprobe unavailable (ENOSYS)" : "riscv_hwprobe failed";
     return;
   }
   sf__detector = "riscv_hwprobe";
@@ -134,28 +136,29 @@ static void sf__detect(void) {
 }
 #endif
 
-/* Picks, for each function, the first implementation in preference order that is allowed. */
+/* Picks, for each function, the first implementation in preference order that is allowed. The
+ * choice is made in locals and then stored, so a reader never sees a half-made choice. */
 static void sf__choose(const sf_crc_impl_t *forced) {
-  sf__use_crc32c = sf__crc32c_portable;
-  sf__use_crc32 = sf__crc32_portable;
-  sf__name_crc32c = sf__name_crc32 = "portable";
-  if (forced) {
-    if (forced->crc32c) sf__use_crc32c = forced->crc32c, sf__name_crc32c = forced->name;
-    if (forced->crc32) sf__use_crc32 = forced->crc32, sf__name_crc32 = forced->name;
-    return;
-  }
+  sf_crc_fn use_crc32c = sf__crc32c_portable, use_crc32 = sf__crc32_portable;
+  const char *name_crc32c = "portable", *name_crc32 = "portable";
   for (int i = SF__IMPL_COUNT - 1; i >= 0; i--) {
     const sf_crc_impl_t *impl = &sf__impls[i];
-    if (!impl->available) continue;
-    if (impl->crc32c) sf__use_crc32c = impl->crc32c, sf__name_crc32c = impl->name;
-    if (impl->crc32) sf__use_crc32 = impl->crc32, sf__name_crc32 = impl->name;
+    if (forced ? impl != forced : !impl->available) continue;
+    if (impl->crc32c) use_crc32c = impl->crc32c, name_crc32c = impl->name;
+    if (impl->crc32) use_crc32 = impl->crc32, name_crc32 = impl->name;
   }
+  sf__use_crc32c = use_crc32c, sf__name_crc32c = name_crc32c;
+  sf__use_crc32 = use_crc32, sf__name_crc32 = name_crc32;
 }
 
-__attribute__((constructor)) static void sf__crc_load(void) {
-  sf__crc_constants_init();
+/* Runs when the library is loaded, after crc_portable.c has built the constants (priority 101),
+ * before any code of the program or of an addon's users can call in. STEADFAST_CRC is read here, once
+ * per process: a worker thread's own environment cannot change a choice other threads are using. */
+__attribute__((constructor(102))) static void sf__crc_load(void) {
   sf__detect();
   sf__choose(NULL);
+  const char *name = getenv("STEADFAST_CRC");
+  if (name && *name && sf_crc_force(name) != 0) snprintf(sf__unknown, sizeof sf__unknown, "%s", name);
 }
 
 uint32_t sf_crc32c(uint32_t crc, const void *data, size_t len) {
@@ -194,4 +197,5 @@ void sf_crc_selection(sf_crc_selection_t *out) {
   out->forced = sf__forced;
   out->features = sf__features;
   out->detector = sf__detector;
+  out->unknown = sf__unknown[0] ? sf__unknown : NULL;
 }

@@ -52,9 +52,7 @@ typedef struct sf__crc_poly_s {
 extern sf__crc_poly_t sf__crc32c_poly;
 extern sf__crc_poly_t sf__crc32_poly;
 
-/* Fills both sf__crc_poly_t structures. Called once by the dispatcher at load time. */
-void sf__crc_constants_init(void);
-
+/* Both are filled by a constructor in crc_portable.c when the library is loaded. */
 /* a * b mod P, and x^(8n) mod P (n zero bytes appended), on reflected values. */
 uint32_t sf__crc_multiply(uint32_t poly, uint32_t a, uint32_t b);
 uint32_t sf__crc_xpow8n(const sf__crc_poly_t *c, uint64_t n);

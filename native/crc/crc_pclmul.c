@@ -10,14 +10,6 @@
 
 #include "crc_x86.h"
 
-static inline __m128i sf__fold_k(const sf__crc_poly_t *c, int i) {
-  return _mm_loadu_si128((const __m128i *)c->fold[i]);
-}
-
-static inline __m128i sf__fold(__m128i x, __m128i k) {
-  return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
-}
-
 static inline __m128i sf__load128(const uint8_t *p) {
   return _mm_loadu_si128((const __m128i *)p);
 }
@@ -27,8 +19,7 @@ static inline uint32_t sf__tail(const sf__crc_poly_t *c, uint32_t raw, const uin
 }
 
 uint32_t sf__crc_pclmul_finish(const sf__crc_poly_t *c, __m128i x, const uint8_t *p, size_t n) {
-  const __m128i k128 = sf__fold_k(c, 0);
-  for (; n >= 16; p += 16, n -= 16) x = _mm_xor_si128(sf__fold(x, k128), sf__load128(p));
+  for (; n >= 16; p += 16, n -= 16) x = _mm_xor_si128(sf__fold128(x, c, 0), sf__load128(p));
   /* The lane shrinks to one word with the same remainder (crc_portable.c, finish). */
   const __m128i k = _mm_loadu_si128((const __m128i *)c->finish);
   __m128i l1 = _mm_and_si128(x, _mm_set_epi64x(0, 0xffffffff)); /* bytes 0..3 */
@@ -44,15 +35,14 @@ uint32_t sf__crc_pclmul_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t
 
   __m128i x0 = _mm_xor_si128(sf__load128(p), _mm_cvtsi32_si128((int)raw));
   __m128i x1 = sf__load128(p + 16), x2 = sf__load128(p + 32), x3 = sf__load128(p + 48);
-  const __m128i k512 = sf__fold_k(c, 3);
   for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
-    x0 = _mm_xor_si128(sf__fold(x0, k512), sf__load128(p));
-    x1 = _mm_xor_si128(sf__fold(x1, k512), sf__load128(p + 16));
-    x2 = _mm_xor_si128(sf__fold(x2, k512), sf__load128(p + 32));
-    x3 = _mm_xor_si128(sf__fold(x3, k512), sf__load128(p + 48));
+    x0 = _mm_xor_si128(sf__fold128(x0, c, 3), sf__load128(p));
+    x1 = _mm_xor_si128(sf__fold128(x1, c, 3), sf__load128(p + 16));
+    x2 = _mm_xor_si128(sf__fold128(x2, c, 3), sf__load128(p + 32));
+    x3 = _mm_xor_si128(sf__fold128(x3, c, 3), sf__load128(p + 48));
   }
-  __m128i x = _mm_xor_si128(_mm_xor_si128(sf__fold(x0, sf__fold_k(c, 2)), sf__fold(x1, sf__fold_k(c, 1))),
-                            _mm_xor_si128(sf__fold(x2, sf__fold_k(c, 0)), x3));
+  __m128i x = _mm_xor_si128(_mm_xor_si128(sf__fold128(x0, c, 2), sf__fold128(x1, c, 1)),
+                            _mm_xor_si128(sf__fold128(x2, c, 0), x3));
   return sf__crc_pclmul_finish(c, x, p, n);
 }
 

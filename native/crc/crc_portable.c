@@ -79,7 +79,10 @@ static void sf__crc_poly_init(sf__crc_poly_t *c, uint32_t poly) {
   sf__crc_shift_init(c, c->shift_short, SF__CRC_BLOCK_SHORT);
 }
 
-void sf__crc_constants_init(void) {
+/* Priority 101: before the dispatcher's constructor and before any default-priority constructor or
+ * C++ static initializer of the same binary, so that nothing can compute a CRC with empty tables.
+ * It lives here, with the constants, so that a program linking only sf_crc32c_combine() gets it. */
+__attribute__((constructor(101))) static void sf__crc_constants_init(void) {
   sf__crc_poly_init(&sf__crc32c_poly, SF__CRC32C_POLY);
   sf__crc_poly_init(&sf__crc32_poly, SF__CRC32_POLY);
 }

@@ -19,11 +19,6 @@ static inline __m512i sf__fold_add(__m512i x, __m512i k, __m512i y) {
                                    _mm512_clmulepi64_epi128(x, k, 0x11), y, 0x96);
 }
 
-static inline __m128i sf__fold128(__m128i x, const sf__crc_poly_t *c, int i) {
-  __m128i k = _mm_loadu_si128((const __m128i *)c->fold[i]);
-  return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
-}
-
 static inline __m512i sf__load512(const uint8_t *p) {
   return _mm512_loadu_si512((const void *)p);
 }

@@ -6,6 +6,12 @@
 
 #include "crc_internal.h"
 
+/* The lane x moved (i + 1) * 128 bits forward (crc_portable.c explains the multipliers). */
+static inline __m128i sf__fold128(__m128i x, const sf__crc_poly_t *c, int i) {
+  __m128i k = _mm_loadu_si128((const __m128i *)c->fold[i]);
+  return _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11));
+}
+
 /* The 128-bit folding path on the raw register (crc_pclmul.c). */
 uint32_t sf__crc_pclmul_raw(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p, size_t n);
 

@@ -52,11 +52,12 @@ static uint32_t sf__crc_zbc_raw(const sf__crc_poly_t *c, uint32_t raw, const uin
              x3 = sf__load_lane(p + 48);
   x0.lo ^= raw;
   for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
-    const uint64_t *w = __builtin_assume_aligned(p, 8);
-    x0 = sf__fold(x0, c->fold[3], w[0], w[1]);
-    x1 = sf__fold(x1, c->fold[3], w[2], w[3]);
-    x2 = sf__fold(x2, c->fold[3], w[4], w[5]);
-    x3 = sf__fold(x3, c->fold[3], w[6], w[7]);
+    sf__lane_t n0 = sf__load_lane(p), n1 = sf__load_lane(p + 16), n2 = sf__load_lane(p + 32),
+               n3 = sf__load_lane(p + 48);
+    x0 = sf__fold(x0, c->fold[3], n0.lo, n0.hi);
+    x1 = sf__fold(x1, c->fold[3], n1.lo, n1.hi);
+    x2 = sf__fold(x2, c->fold[3], n2.lo, n2.hi);
+    x3 = sf__fold(x3, c->fold[3], n3.lo, n3.hi);
   }
   /* Lanes 0..2 move 384, 256 and 128 bits forward onto lane 3. */
   sf__lane_t a = sf__fold(x0, c->fold[2], x3.lo, x3.hi);

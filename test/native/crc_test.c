@@ -2,6 +2,7 @@
  * STEADFAST_CRC, which QEMU needs for zbc) is checked against the same table: the RFC 3720 B.4
  * vectors, the CRC-32 check value, and a bit-at-a-time reference over random data at every length
  * 0..4096 and offsets 0..15, plus continuation and combine. Prints "N passed, N failed". */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,19 @@ static void suite(const char *impl, const variant_t *v, const uint8_t *data) {
       check(got == want, impl, what, len, off, got, want);
     }
 
+  /* Around the 3-way block sizes (3 x 256, 3 x 2048 bytes) and their multiples, aligned and not. */
+  snprintf(what, sizeof what, "%s block thresholds", v->name);
+  static uint8_t wide[19000 + 8];
+  for (size_t i = 0; i < sizeof wide; i++) wide[i] = next_byte();
+  static const size_t edges[] = {768, 1536, 6144, 12288, 18432};
+  for (size_t off = 0; off < 8; off += 5)
+    for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+      for (size_t len = edges[e] - 9; len <= edges[e] + 9; len++) {
+        got = v->fn(0, wide + off, len);
+        want = reference(v->poly, 0, wide + off, len);
+        check(got == want, impl, what, len, off, got, want);
+      }
+
   snprintf(what, sizeof what, "%s continuation", v->name);
   for (size_t split = 0; split <= 3000; split += 97) {
     uint32_t whole = v->fn(0, data, 3000);
@@ -105,12 +119,30 @@ static void combine(void) {
   }
 }
 
+/* sf_crc_force() switches both functions and back to the detected choice. */
+static void forcing(void) {
+  sf_crc_selection_t before, s;
+  sf_crc_selection(&before);
+  check(sf_crc_force("no-such-path") == -EINVAL, "force", "unknown name is -EINVAL", 0, 0, 0, 0);
+  check(sf_crc_force("portable") == 0, "force", "portable", 0, 0, 0, 0);
+  sf_crc_selection(&s);
+  check(strcmp(s.crc32c, "portable") == 0 && strcmp(s.crc32, "portable") == 0 && s.forced, "force", "portable chosen",
+        0, 0, 0, 0);
+  check(sf_crc32c(0, "123456789", 9) == 0xE3069283u, "force", "portable answers", 9, 0, 0, 0);
+  check(sf_crc_force(before.forced) == 0, "force", "restore", 0, 0, 0, 0);
+  sf_crc_selection(&s);
+  check(strcmp(s.crc32c, before.crc32c) == 0 && strcmp(s.crc32, before.crc32) == 0, "force", "restored", 0, 0, 0, 0);
+}
+
 int main(void) {
   static uint8_t data[4096 + 16];
   for (size_t i = 0; i < sizeof data; i++) data[i] = next_byte();
+  /* The library applied STEADFAST_CRC when it was loaded. */
   const char *forced = getenv("STEADFAST_CRC");
-  if (forced && *forced && sf_crc_force(forced) != 0) {
-    fprintf(stderr, "STEADFAST_CRC=%s is not an implementation in this build\n", forced);
+  sf_crc_selection_t loaded;
+  sf_crc_selection(&loaded);
+  if (loaded.unknown) {
+    fprintf(stderr, "STEADFAST_CRC=%s is not an implementation in this build\n", loaded.unknown);
     return 2;
   }
 
@@ -133,6 +165,7 @@ int main(void) {
   }
   rfc3720("dispatch", sf_crc32c);
   combine();
+  forcing();
   sf_crc_selection_t s;
   sf_crc_selection(&s);
   printf("selected crc32c=%s crc32=%s forced=%s features=\"%s\" detector=%s\n", s.crc32c, s.crc32,

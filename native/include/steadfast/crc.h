@@ -7,7 +7,9 @@
  *
  * Every implementation lives in its own file (portable; sse42, pclmul, vpclmul on x86-64; zbc on
  * riscv64; armcrc, pmull on arm64). One dispatcher picks the fastest one the CPU supports when the
- * library is loaded; sf_crc_force() overrides the choice for tests and benchmarks. The sf_crc32c()/sf_crc32() entry points are safe to call from any
+ * library is loaded; the environment variable STEADFAST_CRC=<name>, read then, or sf_crc_force()
+ * overrides the choice for tests and benchmarks. Everything is ready before main() and before
+ * dlopen() returns (ELF constructors). The sf_crc32c()/sf_crc32() entry points are safe to call from any
  * thread; sf_crc_force() must not race with them (call it once, at start-up).
  */
 #ifndef STEADFAST_CRC_H
@@ -52,6 +54,7 @@ typedef struct sf_crc_selection_s {
   const char *forced;    /* name given to sf_crc_force(), or NULL when detection chose */
   const char *features;  /* CPU features detected, space-separated, e.g. "sse4.2 pclmulqdq" */
   const char *detector;  /* how features were found: "cpuid", "riscv_hwprobe", "getauxval(AT_HWCAP)", or why not */
+  const char *unknown;   /* a STEADFAST_CRC value that names no implementation of this build, else NULL */
 } sf_crc_selection_t;
 
 void sf_crc_selection(sf_crc_selection_t *out);
