@@ -2,7 +2,8 @@
 // side by side in one process.    npm run bench:crc [-- --rounds 7 --batch-ms 60]
 //
 // Method. Every (implementation, size) pair is a "cell". Inputs are views at offset 0 of one
-// pre-allocated buffer of random bytes, so every size but 16 MiB is cache-warm, as in a loop that
+// pre-allocated buffer of random bytes, cache-warm as far as the caches reach (on a server part with a
+// large L3, 16 MiB is an L3 figure, not a DRAM one), as in a loop that
 // checksums fresh packets. Each cell is warmed up (its JIT settles) and calibrated to a batch of
 // --batch-ms; then --rounds rounds run, and every round times one batch of every cell, size by size,
 // starting at a different implementation each round, so that a noisy neighbour on a shared machine
@@ -22,7 +23,9 @@ import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 
 const require = createRequire(import.meta.url);
-const repo = new URL('..', import.meta.url);
+// The competitors live in bench/node_modules (bench/package.json), installed by `npm run bench:crc`,
+// so that installing steadfast itself never compiles them.
+const benchDir = new URL('.', import.meta.url);
 
 const { values: options } = parseArgs({
   options: { rounds: { type: 'string', default: '7' }, 'batch-ms': { type: 'string', default: '60' } },
@@ -49,7 +52,7 @@ const KIB64 = 64 * 1024;
 let steadfast;
 let binding;
 try {
-  steadfast = await import('steadfast');
+  steadfast = await import('../dist/index.mjs');
   ({ binding } = require('../dist/binding.js'));
 } catch (error) {
   console.error('steadfast did not load; build it first:');
@@ -61,7 +64,7 @@ const info = steadfast.crcInfo();
 
 function packageVersion(name) {
   try {
-    return JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, repo), 'utf8')).version;
+    return JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, benchDir), 'utf8')).version;
   } catch {
     return '?';
   }

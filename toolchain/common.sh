@@ -11,6 +11,9 @@
 STEADFAST_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STEADFAST_TOOLCHAIN="$STEADFAST_REPO/toolchain"
 STEADFAST_CACHE="${STEADFAST_CACHE:-$HOME/.cache/steadfast}"
+# The npm that runs on the emulated boards for the install proof: the registry's npm 10 (Debian's own
+# npm package pulls in hundreds of node-* packages), pinned so every machine proves the same thing.
+STEADFAST_BOARD_NPM=10.9.9
 
 # The target arches, one line each, keyed by Node.js's name (process.arch), which
 # is also the name in prebuilds/linux-<arch>/ and in the scripts' arguments.
@@ -127,7 +130,7 @@ sf_target() {
     # The stamp marks a root whose preparation finished; its content names the
     # recipe, so a root made by an older recipe is rebuilt rather than trusted.
     SF_TARGET_ROOT_STAMP="$SF_TARGET_ROOT/.steadfast-root-complete"
-    SF_TARGET_ROOT_RECIPE="trixie $deb minbase nodejs npm@10 v1"
+    SF_TARGET_ROOT_RECIPE="trixie $deb minbase nodejs npm@$STEADFAST_BOARD_NPM v1"
     return 0
   done <<<"$sf__targets"
   sf_die "unknown target arch '$want' (known: $(sf_target_names all))"

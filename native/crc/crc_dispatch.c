@@ -4,8 +4,8 @@
  * that has the function, or at the one STEADFAST_CRC names.
  *
  * Preference order comes from measurement (bench/crc.mjs): on x86-64 the AVX-512 fold beats the
- * 3-way crc32 instruction from about 256 bytes on, and it hands shorter inputs to the crc32
- * instruction itself, so it goes first; the 3-way SSE4.2 loop beats the 128-bit fold for CRC-32C.
+ * 3-way crc32 instruction from about 256 bytes on, and it hands shorter inputs to the 128-bit fold
+ * (which hands inputs under 64 bytes to the crc32 instruction), so it goes first; the 3-way SSE4.2 loop beats the 128-bit fold for CRC-32C.
  * On arm64 the PMULL fold goes first as on x86-64 (it hands inputs under 64 bytes to the CRC32
  * instructions); that order has not been measured on an arm64 board yet, only emulated.
  */
@@ -89,7 +89,9 @@ static void sf__detect(void) {
   if (sse42 && pclmul && avx512 && vpclmul) sf__mark_available("vpclmul");
 }
 #elif defined(__riscv) && __riscv_xlen == 64
-/* From Linux's uapi asm/hwprobe.h (Linux 6.4+); Debian's cross headers may predate it. */
+/* From Linux's uapi asm/hwprobe.h: the call exists from Linux 6.4, the Zbc/Zbkc/Zvbc bits from 6.8
+ * (older kernels answer without them, and the portable path is chosen). Debian's cross headers
+ * predate it. */
 #define SF__NR_riscv_hwprobe 258
 #define SF__HWPROBE_KEY_IMA_EXT_0 4
 #define SF__HWPROBE_IMA_V (1ULL << 2)
