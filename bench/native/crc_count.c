@@ -25,10 +25,11 @@
 #include "steadfast/crc.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: crc_count IMPL KIND BYTES [DATA_FILE]\n"
-                  "  IMPL: an implementation compiled into this build (e.g. portable, zbc)\n"
-                  "  KIND: crc32c or crc32\n"
-                  "  DATA_FILE: where the BYTES bytes are read from (default /dev/urandom)\n");
+  fprintf(stderr,
+          "usage: crc_count IMPL KIND BYTES [DATA_FILE]\n"
+          "  IMPL: an implementation compiled into this build (e.g. portable, zbc)\n"
+          "  KIND: crc32c or crc32\n"
+          "  DATA_FILE: where the BYTES bytes are read from (default /dev/urandom)\n");
   return 2;
 }
 
@@ -58,8 +59,7 @@ int main(int argc, char **argv) {
   /* Parsed by hand, one pass per character, so that equal-width arguments cost the same. */
   size_t bytes = 0;
   const char *digit = argv[3];
-  for (; *digit >= '0' && *digit <= '9' && digit - argv[3] < 15; digit++)
-    bytes = bytes * 10 + (size_t)(*digit - '0');
+  for (; *digit >= '0' && *digit <= '9' && digit - argv[3] < 15; digit++) bytes = bytes * 10 + (size_t)(*digit - '0');
   if (digit == argv[3] || *digit != '\0') return usage();
 
   /* mmap, not malloc: malloc's own work depends on the size (bins, brk, and trimming on free cost
@@ -81,8 +81,7 @@ int main(int argc, char **argv) {
     if (got < 0)
       perror(path);
     else
-      fprintf(stderr, "crc_count: one read() of %s gave %zd of %zu bytes (use a regular file)\n", path,
-              got, bytes);
+      fprintf(stderr, "crc_count: one read() of %s gave %zd of %zu bytes (use a regular file)\n", path, got, bytes);
     return 1;
   }
   close(fd);

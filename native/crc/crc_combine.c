@@ -23,8 +23,7 @@ uint32_t sf__crc_xpow8n(const sf__crc_poly_t *c, uint64_t n) {
   return r;
 }
 
-static uint32_t sf__crc_combine(const sf__crc_poly_t *c, uint32_t crc_a, uint32_t crc_b,
-                                uint64_t len_b) {
+static uint32_t sf__crc_combine(const sf__crc_poly_t *c, uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
   return sf__crc_multiply(c->poly, sf__crc_xpow8n(c, len_b), crc_a) ^ crc_b;
 }
 

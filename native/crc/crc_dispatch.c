@@ -5,9 +5,9 @@
  *
  * Preference order comes from measurement (bench/crc.mjs): on x86-64 the AVX-512 fold beats the
  * 3-way crc32 instruction from about 256 bytes on, and it hands shorter inputs to the 128-bit fold
- * (which hands inputs under 64 bytes to the crc32 instruction), so it goes first; the 3-way SSE4.2 loop beats the 128-bit fold for CRC-32C.
- * On arm64 the PMULL fold goes first as on x86-64 (it hands inputs under 64 bytes to the CRC32
- * instructions); that order has not been measured on an arm64 board yet, only emulated.
+ * (which hands inputs under 64 bytes to the crc32 instruction), so it goes first; the 3-way SSE4.2 loop beats the
+ * 128-bit fold for CRC-32C. On arm64 the PMULL fold goes first as on x86-64 (it hands inputs under 64 bytes to the
+ * CRC32 instructions); that order has not been measured on an arm64 board yet, only emulated.
  */
 #define _GNU_SOURCE /* syscall() */
 #include <errno.h>

@@ -41,8 +41,8 @@ static uint32_t sf__crc_pmull_raw(const sf__crc_poly_t *c, uint32_t raw, const u
     x3 = veorq_u64(sf__fold(x3, c->fold[3]), sf__load128(p + 48));
   }
   /* Lanes 0..2 move 384, 256 and 128 bits forward onto lane 3. */
-  uint64x2_t x = veorq_u64(veorq_u64(sf__fold(x0, c->fold[2]), sf__fold(x1, c->fold[1])),
-                           veorq_u64(sf__fold(x2, c->fold[0]), x3));
+  uint64x2_t x =
+      veorq_u64(veorq_u64(sf__fold(x0, c->fold[2]), sf__fold(x1, c->fold[1])), veorq_u64(sf__fold(x2, c->fold[0]), x3));
   for (; n >= 16; p += 16, n -= 16) x = veorq_u64(sf__fold(x, c->fold[0]), sf__load128(p));
 
   uint64_t lo = vgetq_lane_u64(x, 0), hi = vgetq_lane_u64(x, 1);

@@ -52,8 +52,7 @@ static void sf__crc_table_init(sf__crc_poly_t *c) {
     c->table[0][b] = r;
   }
   for (unsigned b = 0; b < 256; b++)
-    for (int k = 1; k < 8; k++)
-      c->table[k][b] = (c->table[k - 1][b] >> 8) ^ c->table[0][c->table[k - 1][b] & 0xff];
+    for (int k = 1; k < 8; k++) c->table[k][b] = (c->table[k - 1][b] >> 8) ^ c->table[0][c->table[k - 1][b] & 0xff];
 }
 
 /* shift[j][b] = (b << 8j) * x^(8 bytes) mod P. Multiplication is linear, so each table needs only
@@ -101,8 +100,8 @@ static inline uint32_t sf__words_then_bytes(const sf__crc_poly_t *c, uint32_t ra
 /* Inputs long enough for the 3-way blocks (crc_three_way.h). Kept out of line and reached by a tail
  * call: its register pressure would otherwise make every call, short ones included, save and restore
  * a dozen registers. */
-__attribute__((noinline)) static uint32_t sf__crc_portable_long(const sf__crc_poly_t *c, uint32_t raw,
-                                                                const uint8_t *p, size_t n) {
+__attribute__((noinline)) static uint32_t sf__crc_portable_long(const sf__crc_poly_t *c, uint32_t raw, const uint8_t *p,
+                                                                size_t n) {
   raw = sf__crc_three_way_blocks(c, sf__table_step, raw, &p, &n);
   return sf__words_then_bytes(c, raw, p, n);
 }

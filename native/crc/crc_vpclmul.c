@@ -15,8 +15,7 @@ static inline __m512i sf__fold_k512(const sf__crc_poly_t *c, int i) {
 
 /* x * k + y, lane by lane. 0x96 is the truth table of a ^ b ^ c. */
 static inline __m512i sf__fold_add(__m512i x, __m512i k, __m512i y) {
-  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
-                                   _mm512_clmulepi64_epi128(x, k, 0x11), y, 0x96);
+  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00), _mm512_clmulepi64_epi128(x, k, 0x11), y, 0x96);
 }
 
 static inline __m512i sf__load512(const uint8_t *p) {
@@ -36,15 +35,14 @@ static uint32_t sf__crc_vpclmul_raw(const sf__crc_poly_t *c, uint32_t raw, const
     z3 = sf__fold_add(z3, k2048, sf__load512(p + 192));
   }
   const __m512i k512 = sf__fold_k512(c, 3);
-  __m512i z = sf__fold_add(z0, sf__fold_k512(c, 11),
-                           sf__fold_add(z1, sf__fold_k512(c, 7), sf__fold_add(z2, k512, z3)));
+  __m512i z = sf__fold_add(z0, sf__fold_k512(c, 11), sf__fold_add(z1, sf__fold_k512(c, 7), sf__fold_add(z2, k512, z3)));
   for (; n >= 64; p += 64, n -= 64) z = sf__fold_add(z, k512, sf__load512(p));
 
   /* Lanes 0..2 move 384, 256 and 128 bits forward onto lane 3. */
-  __m128i x = _mm_xor_si128(
-      _mm_xor_si128(sf__fold128(_mm512_extracti32x4_epi32(z, 0), c, 2),
-                    sf__fold128(_mm512_extracti32x4_epi32(z, 1), c, 1)),
-      _mm_xor_si128(sf__fold128(_mm512_extracti32x4_epi32(z, 2), c, 0), _mm512_extracti32x4_epi32(z, 3)));
+  __m128i x =
+      _mm_xor_si128(_mm_xor_si128(sf__fold128(_mm512_extracti32x4_epi32(z, 0), c, 2),
+                                  sf__fold128(_mm512_extracti32x4_epi32(z, 1), c, 1)),
+                    _mm_xor_si128(sf__fold128(_mm512_extracti32x4_epi32(z, 2), c, 0), _mm512_extracti32x4_epi32(z, 3)));
   return sf__crc_pclmul_finish(c, x, p, n);
 }
 

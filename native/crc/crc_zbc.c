@@ -48,8 +48,7 @@ static uint32_t sf__crc_zbc_raw(const sf__crc_poly_t *c, uint32_t raw, const uin
   p += head;
   n -= head;
 
-  sf__lane_t x0 = sf__load_lane(p), x1 = sf__load_lane(p + 16), x2 = sf__load_lane(p + 32),
-             x3 = sf__load_lane(p + 48);
+  sf__lane_t x0 = sf__load_lane(p), x1 = sf__load_lane(p + 16), x2 = sf__load_lane(p + 32), x3 = sf__load_lane(p + 48);
   x0.lo ^= raw;
   for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
     sf__lane_t n0 = sf__load_lane(p), n1 = sf__load_lane(p + 16), n2 = sf__load_lane(p + 32),

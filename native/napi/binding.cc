@@ -43,8 +43,7 @@ size_t ElementSize(napi_typedarray_type type) {
 bool ViewBytes(napi_env env, napi_value view, const uint8_t** data, size_t* length) {
   void* bytes = nullptr;
   bool is = false;
-  if (napi_is_buffer(env, view, &is) == napi_ok && is &&
-      napi_get_buffer_info(env, view, &bytes, length) == napi_ok) {
+  if (napi_is_buffer(env, view, &is) == napi_ok && is && napi_get_buffer_info(env, view, &bytes, length) == napi_ok) {
     *data = static_cast<const uint8_t*>(bytes);
     return true;
   }

@@ -12,15 +12,13 @@
 
 static int passed, failed;
 
-static void check(int ok, const char *impl, const char *what, size_t len, size_t off, uint32_t got,
-                  uint32_t want) {
+static void check(int ok, const char *impl, const char *what, size_t len, size_t off, uint32_t got, uint32_t want) {
   if (ok) {
     passed++;
     return;
   }
   failed++;
-  if (failed <= 20)
-    fprintf(stderr, "FAIL %s %s len=%zu off=%zu got=%08x want=%08x\n", impl, what, len, off, got, want);
+  if (failed <= 20) fprintf(stderr, "FAIL %s %s len=%zu off=%zu got=%08x want=%08x\n", impl, what, len, off, got, want);
 }
 
 /* One bit at a time, straight from the definition (reflected, init and final XOR ~0). */
@@ -101,8 +99,8 @@ static void rfc3720(const char *impl, sf_crc_fn fn) {
   got = fn(0, buf, 32), check(got == 0x46DD794Eu, impl, "rfc3720 incrementing", 32, 0, got, 0x46DD794Eu);
   for (int i = 0; i < 32; i++) buf[i] = (uint8_t)(31 - i);
   got = fn(0, buf, 32), check(got == 0x113FDB5Cu, impl, "rfc3720 decrementing", 32, 0, got, 0x113FDB5Cu);
-  static const uint8_t pdu[48] = {0x01, 0xc0, [16] = 0x14, [22] = 0x04, [27] = 0x14, [31] = 0x18,
-                                  [32] = 0x28, [40] = 0x02};
+  static const uint8_t pdu[48] = {
+      0x01, 0xc0, [16] = 0x14, [22] = 0x04, [27] = 0x14, [31] = 0x18, [32] = 0x28, [40] = 0x02};
   got = fn(0, pdu, 48), check(got == 0xD9963A56u, impl, "rfc3720 iscsi read pdu", 48, 0, got, 0xD9963A56u);
 }
 

@@ -37,10 +37,10 @@ uint32_t sf_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 typedef uint32_t (*sf_crc_fn)(uint32_t crc, const void *data, size_t len);
 
 typedef struct sf_crc_impl_s {
-  const char *name;      /* "portable", "sse42", "pclmul", "vpclmul", "zbc", "armcrc", "pmull" */
+  const char *name; /* "portable", "sse42", "pclmul", "vpclmul", "zbc", "armcrc", "pmull" */
   sf_crc_fn crc32c;
   sf_crc_fn crc32;
-  int available;         /* 1 if this CPU (as detected) can run it */
+  int available; /* 1 if this CPU (as detected) can run it */
 } sf_crc_impl_t;
 
 /* The implementations compiled into this build, fastest first; index 0..count-1. */
@@ -49,12 +49,12 @@ const sf_crc_impl_t *sf_crc_impl_get(int index);
 const sf_crc_impl_t *sf_crc_impl_find(const char *name);
 
 typedef struct sf_crc_selection_s {
-  const char *crc32c;    /* name of the implementation sf_crc32c() uses */
-  const char *crc32;     /* name of the implementation sf_crc32() uses */
-  const char *forced;    /* name given to sf_crc_force(), or NULL when detection chose */
-  const char *features;  /* CPU features detected, space-separated, e.g. "sse4.2 pclmulqdq" */
-  const char *detector;  /* how features were found: "cpuid", "riscv_hwprobe", "getauxval(AT_HWCAP)", or why not */
-  const char *unknown;   /* a STEADFAST_CRC value that names no implementation of this build, else NULL */
+  const char *crc32c;   /* name of the implementation sf_crc32c() uses */
+  const char *crc32;    /* name of the implementation sf_crc32() uses */
+  const char *forced;   /* name given to sf_crc_force(), or NULL when detection chose */
+  const char *features; /* CPU features detected, space-separated, e.g. "sse4.2 pclmulqdq" */
+  const char *detector; /* how features were found: "cpuid", "riscv_hwprobe", "getauxval(AT_HWCAP)", or why not */
+  const char *unknown;  /* a STEADFAST_CRC value that names no implementation of this build, else NULL */
 } sf_crc_selection_t;
 
 void sf_crc_selection(sf_crc_selection_t *out);
