@@ -31,17 +31,9 @@ function hex(n: number): string {
   return n.toString(16).padStart(8, '0');
 }
 
-/** A fixed pseudo-random sample (xorshift32), so that a failed check can be replayed. */
+/** A fixed pseudo-random sample (a multiplicative hash of the index), so a failed check can be replayed. */
 function sampleBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
+  return Uint8Array.from({ length: n }, (_, i) => Math.imul(i + 1, 0x9e3779b1) >>> 24);
 }
 
 function selfCheck(info: CrcInfo, implementation: typeof crcImplementation): DoctorCheck[] {
