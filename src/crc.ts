@@ -23,7 +23,9 @@ export type CrcImplementationName =
 
 const INPUT_TYPES = 'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer';
 
+/** The bytes of `data` as a view: views as they are (the common case, first), the rest converted. */
 function toView(data: unknown): ArrayBufferView {
+  if (ArrayBuffer.isView(data)) return data;
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   // isAnyArrayBuffer, not instanceof: an ArrayBuffer from another realm (vm context) is one too.
   if (isAnyArrayBuffer(data)) return new Uint8Array(data);
@@ -52,7 +54,7 @@ function checkCrc(name: string, value: unknown): never {
 export function crc32c(data: CrcInput, value = 0): number {
   // The common case first and with the fewest checks: heartbeat packets are 64-512 bytes.
   if (!isUint32(value)) checkCrc('value', value);
-  return binding.crc32c(ArrayBuffer.isView(data) ? data : toView(data), value);
+  return binding.crc32c(toView(data), value);
 }
 
 /**
@@ -63,7 +65,7 @@ export function crc32c(data: CrcInput, value = 0): number {
  */
 export function crc32(data: CrcInput, value = 0): number {
   if (!isUint32(value)) checkCrc('value', value);
-  return binding.crc32(ArrayBuffer.isView(data) ? data : toView(data), value);
+  return binding.crc32(toView(data), value);
 }
 
 function checkCombine(crcA: unknown, crcB: unknown, lengthB: unknown): void {
@@ -147,13 +149,13 @@ export function crcImplementation(name: CrcImplementationName): CrcImplementatio
   if (impl.crc32c) {
     result.crc32c = (data, value = 0) => {
       if (!isUint32(value)) checkCrc('value', value);
-      return binding.crc32cWith(index, ArrayBuffer.isView(data) ? data : toView(data), value);
+      return binding.crc32cWith(index, toView(data), value);
     };
   }
   if (impl.crc32) {
     result.crc32 = (data, value = 0) => {
       if (!isUint32(value)) checkCrc('value', value);
-      return binding.crc32With(index, ArrayBuffer.isView(data) ? data : toView(data), value);
+      return binding.crc32With(index, toView(data), value);
     };
   }
   return result;
