@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 /**
  * The `steadfast` command. `steadfast doctor [--json]` reports the platform, the loaded binary and the
- * CRC paths, and exits 1 when the self-check fails.
+ * CRC paths, and exits 1 when the self-check fails. `steadfast checkpoint|log inspect|verify` check a
+ * checkpoint store or an append log on disk (src/store/cli-commands.ts).
  */
 import type * as Doctor from './doctor';
+// Loads no binding by itself: the store commands require it only when they run.
+import { STORE_USAGE, parseStoreCommand, runStoreCommand } from './store/cli-commands';
 
 const USAGE = `Usage: steadfast <command> [options]
 
 Commands:
   doctor [--json]   platform, loaded binary, CRC implementations, and a self-check
                     (exit code 1 when the self-check fails)
+${STORE_USAGE}
 
 Options:
   -h, --help        this text
   -v, --version     the package version`;
 
-function main(argv: string[]): number {
+function main(argv: string[]): number | Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -37,6 +41,11 @@ function main(argv: string[]): number {
     process.stdout.write(rest.includes('--json') ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
     return report.ok ? 0 : 1;
   }
+  if (command === 'checkpoint' || command === 'log') {
+    const parsed = parseStoreCommand(command, rest);
+    if ('usage' in parsed) return usageError(parsed.usage);
+    return runStoreCommand(parsed);
+  }
   return usageError(`unknown command: ${command}`);
 }
 
@@ -45,10 +54,17 @@ function usageError(message: string): number {
   return 2;
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (err) {
-  const e = err as { code?: string; message?: string };
-  process.stderr.write(`steadfast: ${e.message ?? String(err)}${e.code ? ` [${e.code}]` : ''}\n`);
+function fail(err: unknown): void {
+  const e = err as { code?: string; message?: string; path?: string };
+  const where = e.path && !e.message?.includes(e.path) ? ` (${e.path})` : '';
+  process.stderr.write(`steadfast: ${e.message ?? String(err)}${where}${e.code ? ` [${e.code}]` : ''}\n`);
   process.exitCode = 1;
+}
+
+try {
+  Promise.resolve(main(process.argv.slice(2))).then((code) => {
+    process.exitCode = code;
+  }, fail);
+} catch (err) {
+  fail(err);
 }

@@ -1,7 +1,9 @@
 /**
  * steadfast: fault tolerance for Node.js services on small clusters of Linux boards (riscv64 first,
- * x86-64 equally). This release provides the native foundation: CRC-32C and CRC-32 with hardware
- * paths. Heartbeats and durable checkpoints build on it.
+ * x86-64 equally). This release provides the native foundation, CRC-32C and CRC-32 with hardware
+ * paths, and durable state built on it: {@link CheckpointStore} (mirrored snapshots that are checked
+ * and repaired on load) and {@link AppendLog} (an append-only log with group commit), both proven by
+ * CRC-32C and recovering from torn writes after a crash. Heartbeats come next.
  *
  * @packageDocumentation
  */
@@ -18,4 +20,5 @@ export {
   type CrcImplementationName,
 } from './crc';
 export { SteadfastError, type CodedError } from './errors';
+export * from './store/index';
 export { bindingOrigin, type BindingOrigin } from './binding';

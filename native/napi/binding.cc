@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "store.h"
+
 extern "C" {
 #include "steadfast/crc.h"
 #include "steadfast/memory.h"
@@ -165,6 +167,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crcSelection", Napi::Function::New<CrcSelection>(env, "crcSelection"));
   exports.Set("memoryRead", Napi::Function::New<MemoryRead>(env, "memoryRead"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  SfStoreInit(env, exports);
   return exports;
 }
 

@@ -1,0 +1,389 @@
+// bench/store.mjs: the cost of durability. steadfast's CheckpointStore and AppendLog against what
+// people write today, side by side in one process.    npm run bench:store [-- --quick]
+//
+// - Checkpoint saves of 1 KiB, 1 MiB and 64 MiB: CheckpointStore.save (one mirror, raw codec) against
+//   write-file-atomic (its default: fsync of the file, then rename; it does not fsync the directory)
+//   and a plain JS sequence that is as durable as steadfast (open, write, fdatasync, close, rename,
+//   fsync of the directory). The three alternate iteration by iteration, so that a noisy neighbour
+//   or the disk's write-back slows each of them alike. p50 and p99 of the iterations.
+// - Load and verify of 64 MiB: CheckpointStore.load against readFile + crc32c.
+// - Log appends of 100-byte records by 1, 8 and 64 concurrent writers, each looping `await append`:
+//   AppendLog (group commit) against a handle opened once, then write + fdatasync per record.
+// - The CRC's share of a save: crc32c over the payload against the save's p50.
+// Every loop is bounded by a count and by time. Durability costs nothing on tmpfs, so the files go to
+// os.tmpdir() unless that is tmpfs, else under the repository's build-bench-tmp/ (git-ignored). A
+// missed target does not fail the run (machines are noisy); a wrong answer does.
+
+import { randomFillSync } from 'node:crypto';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.dirname(benchDir);
+const require = createRequire(path.join(benchDir, 'package.json'));
+
+const { values: options } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+// --quick: a smoke run (a tenth of the counts and time), to see that everything runs.
+const SCALE = options.quick ? 0.1 : 1;
+
+let steadfast;
+try {
+  steadfast = await import('../dist/index.mjs');
+} catch (error) {
+  console.error('steadfast did not load; build it first: npm run compile');
+  console.error(error.stack);
+  process.exit(1);
+}
+const { CheckpointStore, AppendLog, crc32c, crcInfo } = steadfast;
+let writeFileAtomic;
+let wfaVersion = '?';
+try {
+  writeFileAtomic = require('write-file-atomic');
+  wfaVersion = JSON.parse(fs.readFileSync(path.join(benchDir, 'node_modules/write-file-atomic/package.json'), 'utf8')).version;
+} catch {
+  console.error('write-file-atomic is missing: npm install --prefix bench --no-audit --no-fund');
+  process.exit(1);
+}
+
+// --- where the files go ------------------------------------------------------------------------------
+
+/** The mount that holds `dir` (longest mount point that is a prefix of its real path), from /proc/mounts. */
+function mountOf(dir) {
+  const real = fs.realpathSync(dir);
+  let best = { point: '/', type: 'unknown', device: '?' };
+  try {
+    for (const line of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [device, point, type] = line.split(' ');
+      if (!point) continue;
+      const mount = point.replace(/\\040/g, ' ');
+      const inside = real === mount || real.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
+      if (inside && mount.length >= best.point.length) best = { point: mount, type, device };
+    }
+  } catch {}
+  return best;
+}
+
+const MEMORY_FILESYSTEMS = new Set(['tmpfs', 'ramfs']);
+let parent = os.tmpdir();
+if (MEMORY_FILESYSTEMS.has(mountOf(parent).type)) {
+  parent = path.join(repo, 'build-bench-tmp');
+  fs.mkdirSync(parent, { recursive: true });
+}
+const work = fs.mkdtempSync(path.join(parent, 'steadfast-bench-store-'));
+process.on('exit', () => fs.rmSync(work, { recursive: true, force: true }));
+const mount = mountOf(work);
+let dirCount = 0;
+function freshDir(label) {
+  const dir = path.join(work, `${label}-${++dirCount}`);
+  fs.mkdirSync(dir);
+  return dir;
+}
+
+// --- measuring ---------------------------------------------------------------------------------------
+
+const now = () => process.hrtime.bigint();
+const msSince = (start) => Number(now() - start) / 1e6;
+
+function quantile(values, q) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** Runs the contestants' `op`s in turn, `warmup` untimed rounds then up to `count` rounds or `budgetMs`. */
+async function alternate(contestants, { count, budgetMs, warmup = 1 }) {
+  for (let i = 0; i < warmup; i++) for (const c of contestants) await c.op();
+  const times = contestants.map(() => []);
+  const start = now();
+  for (let round = 0; round < count && (round < 3 || msSince(start) < budgetMs); round++) {
+    // Start each round at a different contestant: whoever runs right after another's big fsync pays
+    // for its write-back, and that should not always be the same one.
+    for (let k = 0; k < contestants.length; k++) {
+      const i = (round + k) % contestants.length;
+      const t = now();
+      await contestants[i].op();
+      times[i].push(msSince(t));
+    }
+  }
+  return times.map((ms) => ({ p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), n: ms.length }));
+}
+
+// --- output ------------------------------------------------------------------------------------------
+
+function duration(ms) {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 10) return `${ms.toFixed(1)} ms`;
+  if (ms >= 1) return `${ms.toFixed(2)} ms`;
+  return `${(ms * 1000).toFixed(0)} µs`;
+}
+const times = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a');
+const percent = (v) => `${(100 * v).toFixed(v < 0.1 ? 2 : 1)}%`;
+const count = (v) => Math.round(v).toLocaleString('en-US');
+
+function table(header, rows) {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function cpuModel() {
+  try {
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    if (line) return line.split(':')[1].trim();
+  } catch {}
+  return os.cpus()[0]?.model ?? 'unknown';
+}
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+const SIZES = [
+  { bytes: KIB, label: '1 KiB', count: 300, budgetMs: 8000 },
+  { bytes: MIB, label: '1 MiB', count: 100, budgetMs: 15000 },
+  { bytes: 64 * MIB, label: '64 MiB', count: 7, budgetMs: 40000 },
+].map((s) => ({ ...s, count: Math.max(3, Math.round(s.count * SCALE)), budgetMs: s.budgetMs * SCALE }));
+const WRITERS = [1, 8, 64];
+const RECORD_BYTES = 100;
+const LOG_CELL = { count: Math.round(400_000 * SCALE), budgetMs: 5000 * SCALE };
+
+const startedAt = Date.now();
+const pool = Buffer.allocUnsafeSlow(64 * MIB);
+randomFillSync(pool);
+const failures = [];
+
+console.log('# steadfast durable-state benchmark\n');
+console.log(`- CPU: ${cpuModel()} (${os.cpus().length} logical CPUs); Node.js ${process.version} (${process.arch})`);
+console.log(`- Files in ${work}: ${mount.type} on ${mount.device}, mounted at ${mount.point}`);
+if (MEMORY_FILESYSTEMS.has(mount.type)) console.log('- WARNING: a memory file system; fsync costs nothing here');
+console.log(`- crc32c: ${crcInfo().crc32c}; write-file-atomic ${wfaVersion}${options.quick ? '; --quick (a smoke run)' : ''}`);
+
+// --- checkpoint saves --------------------------------------------------------------------------------
+
+/** The plain JS sequence with steadfast's durability: the data, the name and the directory entry. */
+async function plainSave(dir, name, data) {
+  const file = path.join(dir, name);
+  const tmp = `${file}.tmp`;
+  const handle = await fs.promises.open(tmp, 'w');
+  try {
+    await handle.write(data, 0, data.length, 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(tmp, file);
+  const dirHandle = await fs.promises.open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
+}
+
+const saves = [];
+for (const size of SIZES) {
+  const payload = pool.subarray(0, size.bytes);
+  const storeDir = freshDir('ckpt');
+  const store = await CheckpointStore.open({ dirs: storeDir, codec: 'raw' });
+  const wfaDir = freshDir('wfa');
+  const plainDir = freshDir('plain');
+  try {
+    const [ours, wfa, plain] = await alternate(
+      [
+        { op: () => store.save(payload) },
+        { op: () => writeFileAtomic(path.join(wfaDir, 'state.bin'), payload) },
+        { op: () => plainSave(plainDir, 'state.bin', payload) },
+      ],
+      size,
+    );
+    // What was timed must have been written: the newest generation reads back as the payload.
+    const loaded = await store.load();
+    if (!loaded || !Buffer.from(loaded.state).equals(payload)) failures.push(`${size.label}: the saved checkpoint did not load back`);
+    if (!fs.readFileSync(path.join(wfaDir, 'state.bin')).equals(payload)) failures.push(`${size.label}: write-file-atomic wrote other bytes`);
+    saves.push({ size, ours, wfa, plain });
+  } finally {
+    await store.close();
+  }
+  if (process.stderr.isTTY) process.stderr.write(`saves of ${size.label} done\n`);
+}
+
+console.log(`\n## Checkpoint save (p50 / p99; the ratios compare p50 times: below 1x steadfast is faster)\n`);
+console.log(
+  table(
+    [
+      'size',
+      'iterations',
+      'steadfast save',
+      'write-file-atomic',
+      'plain JS + dir fsync',
+      'steadfast / plain JS',
+      'steadfast / write-file-atomic',
+    ],
+    saves.map(({ size, ours, wfa, plain }) => [
+      size.label,
+      String(ours.n),
+      `${duration(ours.p50)} / ${duration(ours.p99)}`,
+      `${duration(wfa.p50)} / ${duration(wfa.p99)}`,
+      `${duration(plain.p50)} / ${duration(plain.p99)}`,
+      times(ours.p50 / plain.p50),
+      times(ours.p50 / wfa.p50),
+    ]),
+  ),
+);
+
+// --- load and verify ---------------------------------------------------------------------------------
+
+const big = pool.subarray(0, 64 * MIB);
+const loadStoreDir = freshDir('load');
+const plainFile = path.join(freshDir('load-plain'), 'state.bin');
+fs.writeFileSync(plainFile, big);
+const wantCrc = crc32c(big);
+const loadStore = await CheckpointStore.open({ dirs: loadStoreDir, codec: 'raw' });
+let loads;
+try {
+  await loadStore.save(big);
+  loads = await alternate(
+    [
+      {
+        op: async () => {
+          const loaded = await loadStore.load();
+          if (loaded.state.length !== big.length) throw new Error('load returned a short state');
+        },
+      },
+      {
+        op: async () => {
+          const data = await fs.promises.readFile(plainFile);
+          if (crc32c(data) !== wantCrc) throw new Error('readFile returned other bytes');
+        },
+      },
+    ],
+    { count: Math.max(3, Math.round(15 * SCALE)), budgetMs: 20000 * SCALE },
+  );
+} finally {
+  await loadStore.close();
+}
+console.log('\n## Load and verify 64 MiB (files in the page cache)\n');
+console.log(
+  table(
+    ['contestant', 'iterations', 'p50', 'p99', 'GB/s at p50'],
+    [
+      ['steadfast CheckpointStore.load', loads[0]],
+      ['readFile + crc32c', loads[1]],
+    ].map(([name, r]) => [name, String(r.n), duration(r.p50), duration(r.p99), ((64 * MIB) / (r.p50 * 1e6)).toFixed(2)]),
+  ),
+);
+console.log(`\nsteadfast / plain JS: ${times(loads[0].p50 / loads[1].p50)} (p50 times)`);
+
+// --- log appends -------------------------------------------------------------------------------------
+
+/** `writers` concurrent loops of `await append(record)` until `limit.count` records or `limit.budgetMs`. */
+async function appendRate(writers, append, limit) {
+  let done = 0;
+  let issued = 0;
+  const start = now();
+  const deadline = performance.now() + limit.budgetMs;
+  async function writer() {
+    while (issued < limit.count && performance.now() < deadline) {
+      issued++;
+      await append();
+      done++;
+    }
+  }
+  await Promise.all(Array.from({ length: writers }, writer));
+  return done / (msSince(start) / 1000);
+}
+
+const record = pool.subarray(0, RECORD_BYTES);
+const logRows = [];
+for (const writers of WRITERS) {
+  const log = await AppendLog.open({ dir: freshDir('log') });
+  let ours;
+  try {
+    await appendRate(writers, () => log.append(record), { count: 50, budgetMs: 1000 }); // warm-up
+    const first = log.lastLsn;
+    ours = await appendRate(writers, () => log.append(record), LOG_CELL);
+    // Every record counted was acknowledged with its own LSN, in order and without gaps.
+    let seen = 0;
+    let expected = first + 1;
+    for await (const { lsn, data } of log.replay(first + 1)) {
+      if (lsn !== expected++ || !data.equals(record)) {
+        failures.push(`log, ${writers} writers: LSN ${lsn} read back wrong`);
+        break;
+      }
+      seen++;
+    }
+    if (seen !== log.lastLsn - first) failures.push(`log, ${writers} writers: ${seen} records replayed, ${log.lastLsn - first} appended`);
+  } finally {
+    await log.close();
+  }
+  const handle = await fs.promises.open(path.join(freshDir('log-plain'), 'log.bin'), 'a');
+  let plain;
+  try {
+    const append = async () => {
+      await handle.write(record);
+      await handle.datasync();
+    };
+    await appendRate(writers, append, { count: 50, budgetMs: 1000 });
+    plain = await appendRate(writers, append, LOG_CELL);
+  } finally {
+    await handle.close();
+  }
+  logRows.push({ writers, ours, plain });
+  if (process.stderr.isTTY) process.stderr.write(`log appends with ${writers} writers done\n`);
+}
+
+console.log(`\n## Log appends of ${RECORD_BYTES}-byte records (records/s; each writer loops \`await append\`)\n`);
+console.log(
+  table(
+    ['writers', 'steadfast AppendLog', 'write + fdatasync per record', 'steadfast / baseline'],
+    logRows.map((r) => [String(r.writers), count(r.ours), count(r.plain), times(r.ours / r.plain)]),
+  ),
+);
+
+// --- the CRC's share ---------------------------------------------------------------------------------
+
+function crcMs(data) {
+  let best = Infinity;
+  const start = now();
+  for (let i = 0; i < 20 && (i < 3 || msSince(start) < 2000); i++) {
+    const t = now();
+    crc32c(data);
+    best = Math.min(best, msSince(t));
+  }
+  return best;
+}
+const crcRows = saves
+  .filter(({ size }) => size.bytes >= MIB)
+  .map(({ size, ours }) => {
+    const ms = crcMs(pool.subarray(0, size.bytes));
+    return { size, ms, save: ours.p50, share: ms / ours.p50 };
+  });
+console.log('\n## CRC-32C share of a save (best crc32c over the payload / save p50)\n');
+console.log(
+  table(
+    ['size', 'crc32c', 'save p50', 'share'],
+    crcRows.map((r) => [r.size.label, duration(r.ms), duration(r.save), percent(r.share)]),
+  ),
+);
+
+// --- targets -----------------------------------------------------------------------------------------
+
+console.log('\n## Targets\n');
+const target = (ok, text) => console.log(`${ok ? 'PASS' : 'MISS'}  ${text}`);
+const saveOf = (bytes) => saves.find((s) => s.size.bytes === bytes);
+const mib = saveOf(MIB);
+target(mib.ours.p50 <= 1.2 * mib.plain.p50, `1 MiB save within 1.2x of plain JS: ${times(mib.ours.p50 / mib.plain.p50)}`);
+for (const s of saves) {
+  target(s.ours.p50 < s.wfa.p50, `${s.size.label} save faster than write-file-atomic: ${times(s.ours.p50 / s.wfa.p50)} of its time`);
+}
+const w64 = logRows.find((r) => r.writers === 64);
+target(w64.ours >= 20 * w64.plain, `log, 64 writers, >= 20x the fdatasync-per-record baseline: ${times(w64.ours / w64.plain)}`);
+for (const r of crcRows) target(r.share < 0.05, `CRC < 5% of a ${r.size.label} save: ${percent(r.share)}`);
+
+console.log(`\n(${((Date.now() - startedAt) / 1000).toFixed(0)} s)`);
+if (failures.length) {
+  console.error('\n!!! WRONG ANSWERS !!!');
+  for (const line of failures) console.error(`!!! ${line}`);
+  process.exit(1);
+}

@@ -1,0 +1,49 @@
+/* log_internal.h: the log segment format's constants and its one scanner, shared by log.c's recovery,
+ * sf_log_inspect and sf_log_parse_segment (and so by the fuzzer). docs/format.md, "Append-only log",
+ * specifies every byte named here. */
+#ifndef STEADFAST_STORE_LOG_INTERNAL_H
+#define STEADFAST_STORE_LOG_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SF__LOG_HEADER_SIZE 32u /* segment header; the first record starts here */
+#define SF__LOG_FRAME_SIZE 24u  /* record header in front of every payload */
+#define SF__LOG_VERSION_MAJOR 1u
+#define SF__LOG_VERSION_MINOR 0u
+#define SF__LOG_MAX_RECORD (256u << 20)
+#define SF__LOG_DEFAULT_SEGMENT ((uint64_t)64 << 20)
+#define SF__LOG_MIN_SEGMENT 128u
+#define SF__LOG_FLAG_COMMIT_BEGIN 1u /* record flags bit 0: the first record of a commit */
+
+/* How the records of a segment end. */
+typedef enum sf__log_end_e {
+  SF__LOG_END_CLEAN = 0, /* an all-zero frame header (or no room for one) and only zeros after it */
+  /* A bad or stale frame, or nonzero bytes after an all-zero header, with no valid frame of this salt
+   * after it that starts a later commit: what a crash during the last commit leaves. */
+  SF__LOG_END_TORN = 1,
+  /* Damage followed by a valid frame that starts a later commit, or a valid frame with the wrong LSN. */
+  SF__LOG_END_CORRUPT = 2
+} sf__log_end_t;
+
+typedef struct sf__log_scan_s {
+  int status;        /* header: 0, SF_EFORMAT, SF_EVERSION or SF_ECORRUPT (records are not scanned then) */
+  char problem[256]; /* "" or what ended the records / what is wrong with the header */
+  uint32_t version_major, version_minor;
+  uint32_t salt;
+  uint64_t first_lsn;
+  uint64_t records;
+  uint64_t last_lsn;      /* first_lsn - 1 when there is no record */
+  uint64_t data_end;      /* offset just past the last valid record (where the end was found) */
+  sf__log_end_t end;      /* meaningful when status is 0 */
+  uint64_t tail_end;      /* one past the last nonzero byte at or after data_end (data_end if none) */
+  uint64_t resume_offset; /* END_CORRUPT: the first valid frame of this salt after the damage */
+  uint64_t resume_lsn;    /* ... and its LSN */
+  uint64_t after_records; /* END_CORRUPT: valid consecutive records from resume_offset on */
+  uint64_t after_last_lsn;
+} sf__log_scan_t;
+
+/* Scans one whole segment held in memory. Never reads outside bytes[0..len). Returns out->status. */
+int sf__log_scan(const uint8_t *bytes, size_t len, sf__log_scan_t *out);
+
+#endif /* STEADFAST_STORE_LOG_INTERNAL_H */
