@@ -2,8 +2,9 @@
  * sf_log_inspect and the tools go through. Each input is scanned twice, each time from a buffer of
  * exactly its size so AddressSanitizer reports any read past the end: once as it is, and once with its
  * header CRC and the CRC of every record-shaped frame up to the first all-zero one recomputed (the
- * frame's salt set to the segment's unless bit 0 of its flags byte asks for a stale one), so that mutations of lengths,
- * LSNs and salts get past the CRCs and reach the sequence and torn-versus-corrupt logic behind them. Each result must
+ * frame's salt set to the segment's unless the top bit of its flags, a reserved bit that readers ignore,
+ * asks for a stale one), so that mutations of lengths, LSNs, commit positions and salts get past the CRCs
+ * and reach the sequence and torn-versus-corrupt logic behind them. Each result must
  * agree with itself: records, LSNs and data_end describe a prefix of the input, and a problem comes with
  * an offset inside it. Seeds: fuzz/corpus/log (written by `log_test --write-corpus <dir>`). */
 #include <stdint.h>
@@ -58,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int zero = 1;
       for (int i = 0; i < 24; i++) zero &= f[i] == 0;
       if (zero) break; /* the end marker stays one, so clean ends are reached too */
-      if ((f[20] & 1) == 0) put32(f + 16, salt);
+      if ((f[23] & 0x80) == 0) put32(f + 16, salt);
       put32(f, sf_crc32c(0, f + 4, 20 + (size_t)len));
       off += (size_t)frame;
     }

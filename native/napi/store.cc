@@ -363,10 +363,15 @@ class CkptSaveWork : public HandleWork {
 
  protected:
   int Run() override {
-    return sf_ckpt_save(handle_->ckpt, data_, len_, lsn_, &generation_, &err_);
+    int rc = sf_ckpt_save(handle_->ckpt, data_, len_, lsn_, &generation_, &err_);
+    crc_ns_ = sf_ckpt_last_save_crc_ns(handle_->ckpt);
+    return rc;
   }
   Napi::Value Result(Napi::Env env) override {
-    return Num(env, generation_);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("generation", Num(env, generation_));
+    result.Set("crcMs", Napi::Number::New(env, static_cast<double>(crc_ns_) / 1e6));
+    return result;
   }
 
  private:
@@ -375,9 +380,10 @@ class CkptSaveWork : public HandleWork {
   size_t len_;
   uint64_t lsn_;
   uint64_t generation_ = 0;
+  uint64_t crc_ns_ = 0;
 };
 
-// (handle, data: Uint8Array, lsn: safe integer) -> Promise<generation>
+// (handle, data: Uint8Array, lsn: safe integer) -> Promise<{ generation, crcMs }>
 Napi::Value CkptSave(const Napi::CallbackInfo& info) {
   Handle* handle = HandleArg(info, Handle::Kind::kCheckpoint);
   if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));

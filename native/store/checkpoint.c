@@ -448,6 +448,7 @@ struct sf_ckpt_s {
   uint64_t highest; /* highest generation seen in any file name: the next save uses highest + 1 */
   sf__known_t *known;
   size_t known_count, known_cap;
+  uint64_t last_crc_ns; /* time the last save spent computing CRCs (sf_ckpt_last_save_crc_ns) */
 };
 
 static void sf__known_forget(sf_ckpt_t *s, size_t dir, uint64_t generation) {
@@ -642,17 +643,95 @@ int sf_ckpt_open(const sf_ckpt_options_t *o, sf_ckpt_t **out, sf_store_error_t *
 
 /* ---- Writing one copy ---------------------------------------------------------------------------- */
 
-typedef struct sf__span_s {
-  const void *p;
-  size_t n;
-} sf__span_t;
+/* Files up to this size are assembled in memory and written with one pwrite: a memcpy of 64 KiB costs
+ * less than the two extra system calls of writing header, payload and trailer apart. */
+#define SF__ONE_WRITE (64u << 10)
+/* Larger payloads are written this many bytes at a time (rounded up to whole chunks), and each group's
+ * chunk CRCs are computed right after its pwrite, while the bytes the kernel just copied are still in
+ * the CPU cache: one trip through memory for both, instead of a separate CRC pass over cold data. */
+#define SF__CRC_GROUP (256u << 10)
 
-/* Writes ckpt-<generation>.sfc into directory d from spans (total bytes in all): a new temporary file,
- * fallocate, the bytes, fdatasync, close, rename over the final name, fsync of the directory. After a
- * failure before the rename the temporary file is closed (never synced again) and unlinked, so the next
- * attempt starts from a new file; *renamed tells whether the final name was reached. */
-static int sf__write_copy(sf_ckpt_t *s, size_t d, uint64_t generation, const sf__span_t *spans, size_t n,
-                          uint64_t total, int *renamed, sf_store_error_t *err) {
+/* The bytes of one file being saved, and where its CRCs stand. */
+typedef struct sf__body_s {
+  const uint8_t *payload; /* payload_len bytes; NULL for a copy given whole in `image` */
+  uint64_t payload_len;
+  uint32_t chunk_size, chunk_count;
+  uint8_t *head; /* header + chunk table: head_len bytes, the table filled once crcs_done */
+  size_t head_len;
+  uint8_t trailer[SF__TRAILER_SIZE]; /* filled once crcs_done */
+  const uint8_t *image;              /* the whole file in one buffer (small saves, repairs), or NULL */
+  uint64_t total;                    /* file size */
+  int crcs_done;                     /* the chunk table and the trailer are complete */
+  uint64_t crc_ns;                   /* time spent computing CRCs, CLOCK_MONOTONIC */
+} sf__body_t;
+
+static uint64_t sf__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CRCs of chunks [first, end) of payload into table; the caller times it. */
+static void sf__crc_chunks(const uint8_t *payload, uint64_t len, uint32_t cs, uint32_t first, uint32_t end,
+                           uint8_t *table) {
+  for (uint32_t i = first; i < end; i++) {
+    uint64_t start = (uint64_t)i * cs;
+    size_t n = (size_t)(len - start < cs ? len - start : cs);
+    sf__put32(table + 4 * (size_t)i, sf_crc32c(0, payload + start, n));
+  }
+}
+
+/* The trailer, from the finished chunk table. */
+static void sf__finish_trailer(sf__body_t *b, uint64_t generation) {
+  memcpy(b->trailer, sf__end_magic, 8);
+  sf__put64(b->trailer + 8, generation);
+  sf__put64(b->trailer + 16, b->payload_len);
+  sf__put32(b->trailer + 24, sf_crc32c(0, b->head + SF__HEADER_SIZE, 4 * (size_t)b->chunk_count));
+  sf__put32(b->trailer + 28, sf_crc32c(0, b->trailer, 28));
+}
+
+/* Writes the file's bytes into fd (fallocated to b->total). The first copy of a large save writes the
+ * payload first, group by group, computing each group's chunk CRCs as it goes, then the header and
+ * chunk table at offset 0 and the trailer at the end: positional writes into the reserved file, so the
+ * bytes on disk are the same as if they had been written in order. */
+static int sf__write_body(const sf_io_t *io, int fd, uint64_t generation, sf__body_t *b) {
+  if (b->image) return sf_io_write_all(io, fd, b->image, (size_t)b->total, 0);
+  uint64_t poff = b->head_len;
+  int rc = 0;
+  if (!b->crcs_done) {
+    uint64_t group = SF__CRC_GROUP < b->chunk_size ? b->chunk_size : SF__CRC_GROUP; /* a multiple of chunks */
+    for (uint64_t off = 0; off < b->payload_len && rc == 0; off += group) {
+      size_t n = (size_t)(b->payload_len - off < group ? b->payload_len - off : group);
+      rc = sf_io_write_all(io, fd, b->payload + off, n, (off_t)(poff + off));
+      if (rc < 0) break;
+      uint64_t t = sf__now_ns();
+      uint32_t first = (uint32_t)(off / b->chunk_size);
+      uint32_t end = (uint32_t)((off + n + b->chunk_size - 1) / b->chunk_size);
+      sf__crc_chunks(b->payload, b->payload_len, b->chunk_size, first, end, b->head + SF__HEADER_SIZE);
+      b->crc_ns += sf__now_ns() - t;
+    }
+    if (rc < 0) return rc;
+    uint64_t t = sf__now_ns();
+    sf__finish_trailer(b, generation);
+    b->crc_ns += sf__now_ns() - t;
+    b->crcs_done = 1;
+  } else {
+    rc = sf_io_write_all(io, fd, b->payload, (size_t)b->payload_len, (off_t)poff);
+    if (rc < 0) return rc;
+  }
+  rc = sf_io_write_all(io, fd, b->head, b->head_len, 0);
+  if (rc == 0) rc = sf_io_write_all(io, fd, b->trailer, SF__TRAILER_SIZE, (off_t)(poff + b->payload_len));
+  return rc;
+}
+
+/* Writes ckpt-<generation>.sfc into directory d: a new temporary file, fallocate, the bytes, fdatasync,
+ * close, rename over the final name, and (when sync_dir is set) fsync of the directory. A save passes
+ * sync_dir 0 and fsyncs every directory once at its end, after pruning, so that one fsync covers both
+ * the new name and the removal of old generations. After a failure before the rename the temporary file
+ * is closed (never synced again) and unlinked, so the next attempt starts from a new file; *renamed
+ * tells whether the final name was reached. */
+static int sf__write_copy(sf_ckpt_t *s, size_t d, uint64_t generation, sf__body_t *body, int sync_dir, int *renamed,
+                          sf_store_error_t *err) {
   const sf_io_t *io = s->io;
   const char *dir = s->dirs[d];
   char tmp[4096], final[4096], name[64];
@@ -676,14 +755,9 @@ static int sf__write_copy(sf_ckpt_t *s, size_t d, uint64_t generation, const sf_
   const char *step = "fallocate";
   /* Reserving the whole size first makes a full disk fail here, before any byte is written, rather
    * than halfway through or (on some filesystems) at writeback. */
-  int rc = io->fallocate(io, fd, 0, (off_t)total);
+  int rc = io->fallocate(io, fd, 0, (off_t)body->total);
   if (rc == -EOPNOTSUPP || rc == -ENOSYS) rc = 0; /* the filesystem cannot reserve; write without */
-  uint64_t off = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    step = "write";
-    rc = sf_io_write_all(io, fd, spans[i].p, spans[i].n, (off_t)off);
-    off += spans[i].n;
-  }
+  if (rc == 0) step = "write", rc = sf__write_body(io, fd, generation, body);
   if (rc == 0) step = "fdatasync", rc = io->fdatasync(io, fd);
   struct stat st;
   if (rc == 0) step = "fstat", rc = io->fstat(io, fd, &st);
@@ -708,12 +782,13 @@ static int sf__write_copy(sf_ckpt_t *s, size_t d, uint64_t generation, const sf_
                     sf_store_error_name(rc));
   }
   *renamed = 1;
+  sf__known_add(s, d, generation, body->total, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+  if (!sync_dir) return 0;
   /* The file's data is durable; its name is not until the directory is. */
   rc = sf_io_fsync_dir(io, dir);
   if (rc < 0)
     return sf__fail(err, rc, dir, -1, "fsync of the directory after writing generation %" PRIu64 " failed (%s)",
                     generation, sf_store_error_name(rc));
-  sf__known_add(s, d, generation, total, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
   return 0;
 }
 
@@ -743,18 +818,16 @@ static int sf__copy_valid(sf_ckpt_t *s, size_t d, const char *name, uint64_t gen
   return ok;
 }
 
-/* Deletes the generations beyond the newest `keep` valid ones. A generation is valid when some mirror
- * holds a valid copy; only valid copies are deleted (an invalid file is evidence and stays). */
-static int sf__prune(sf_ckpt_t *s, sf_store_error_t *err) {
-  sf__listing_t lists[SF_CKPT_MAX_DIRS];
-  int rc = sf__scan(s, lists, err);
-  if (rc < 0) return rc;
+/* Marks in doomed[d][i] the entries of lists[d] to delete: the valid copies of every generation beyond
+ * the newest `keep` valid ones, counting `fresh` (just written to every mirror) as the newest. A
+ * generation is valid when some mirror holds a valid copy; only valid copies are deleted (an invalid
+ * file is evidence and stays). */
+static int sf__plan_prune(sf_ckpt_t *s, const sf__listing_t *lists, char **doomed, sf_store_error_t *err) {
   uint64_t *gens = NULL;
-  size_t count = 0, valid = 0;
-  int dirty[SF_CKPT_MAX_DIRS] = {0};
-  rc = sf__generations(lists, s->dir_count, &gens, &count);
-  if (rc < 0) rc = sf__fail(err, rc, NULL, -1, "out of memory");
-  for (size_t i = 0; i < count && rc == 0; i++) {
+  size_t count = 0, valid = 1; /* the fresh generation */
+  int rc = sf__generations(lists, s->dir_count, &gens, &count);
+  if (rc < 0) return sf__fail(err, rc, NULL, -1, "out of memory");
+  for (size_t i = 0; i < count; i++) {
     uint64_t g = gens[i];
     if (valid < s->keep) {
       for (size_t d = 0; d < s->dir_count; d++) {
@@ -766,30 +839,13 @@ static int sf__prune(sf_ckpt_t *s, sf_store_error_t *err) {
       }
       continue;
     }
-    for (size_t d = 0; d < s->dir_count && rc == 0; d++) {
+    for (size_t d = 0; d < s->dir_count; d++) {
       const sf__entry_t *e = sf__find(&lists[d], SF__CKPT, g);
-      if (e == NULL || !sf__copy_valid(s, d, e->name, g)) continue;
-      char path[4096];
-      rc = sf__path(path, sizeof path, s->dirs[d], e->name);
-      if (rc == 0) rc = s->io->unlink(s->io, path);
-      if (rc < 0) {
-        rc = sf__fail(err, rc, path, -1, "removing old generation %" PRIu64 " failed (%s)", g, sf_store_error_name(rc));
-        break;
-      }
-      sf__known_forget(s, d, g);
-      dirty[d] = 1;
+      if (e != NULL && sf__copy_valid(s, d, e->name, g)) doomed[d][e - lists[d].v] = 1;
     }
   }
-  for (size_t d = 0; d < s->dir_count; d++) {
-    if (!dirty[d]) continue;
-    int r = sf_io_fsync_dir(s->io, s->dirs[d]);
-    if (r < 0 && rc == 0)
-      rc = sf__fail(err, r, s->dirs[d], -1, "fsync of the directory after removing old generations failed (%s)",
-                    sf_store_error_name(r));
-  }
   free(gens);
-  sf__lists_free(lists, s->dir_count);
-  return rc;
+  return 0;
 }
 
 /* Takes back a generation that did not reach every mirror, so a failed save leaves the store as it
@@ -810,67 +866,123 @@ static void sf__rollback(sf_ckpt_t *s, size_t upto, uint64_t generation, sf_stor
   }
 }
 
+uint64_t sf_ckpt_last_save_crc_ns(const sf_ckpt_t *s) {
+  return s ? s->last_crc_ns : 0;
+}
+
+/* A save: one listing per mirror (for the next generation number and for pruning), then per mirror a
+ * temporary file, fallocate, the bytes, fdatasync and rename; then, once every mirror holds the new
+ * generation under its final name, per mirror: unlink of the old generations to prune and one fsync of
+ * the directory, which makes both durable. docs/format.md ("Save") explains why that order is safe. */
 int sf_ckpt_save(sf_ckpt_t *s, const void *payload, size_t len, uint64_t lsn, uint64_t *generation,
                  sf_store_error_t *err) {
   if (s == NULL) return sf__fail(err, -EINVAL, NULL, -1, "no store given");
+  s->last_crc_ns = 0;
   if (payload == NULL && len > 0) return sf__fail(err, -EINVAL, NULL, -1, "no payload given");
   if ((uint64_t)len > SF__MAX_FILE / 2)
     return sf__fail(err, -EFBIG, NULL, -1, "a payload of %zu bytes exceeds the 2^39-byte limit", len);
   sf__listing_t lists[SF_CKPT_MAX_DIRS];
   int rc = sf__scan(s, lists, err);
   if (rc < 0) return rc;
-  sf__lists_free(lists, s->dir_count);
-  if (s->highest == UINT64_MAX) return sf__fail(err, -EOVERFLOW, s->dirs[0], -1, "no generation number is left");
+  if (s->highest == UINT64_MAX) {
+    sf__lists_free(lists, s->dir_count);
+    return sf__fail(err, -EOVERFLOW, s->dirs[0], -1, "no generation number is left");
+  }
   /* Taken even if this save fails, so a number is never reused for different contents. */
   uint64_t gen = ++s->highest;
 
-  uint32_t cs = s->chunk_size;
-  uint32_t count = (uint32_t)(len / cs + (len % cs != 0));
-  size_t head_len = SF__HEADER_SIZE + 4 * (size_t)count;
-  uint8_t *head = calloc(1, head_len);
-  if (head == NULL) return sf__fail(err, -ENOMEM, NULL, -1, "out of memory");
+  sf__body_t b;
+  memset(&b, 0, sizeof b);
+  b.payload = payload;
+  b.payload_len = len;
+  b.chunk_size = s->chunk_size;
+  b.chunk_count = (uint32_t)(len / b.chunk_size + (len % b.chunk_size != 0));
+  b.head_len = SF__HEADER_SIZE + 4 * (size_t)b.chunk_count;
+  b.total = b.head_len + (uint64_t)len + SF__TRAILER_SIZE;
+  int small = b.total <= SF__ONE_WRITE;
+  uint8_t *buf = calloc(1, small ? (size_t)b.total : b.head_len);
+  char *doomed[SF_CKPT_MAX_DIRS] = {0};
+  for (size_t d = 0; d < s->dir_count && buf != NULL; d++)
+    if ((doomed[d] = calloc(1, lists[d].n + 1)) == NULL) free(buf), buf = NULL;
+  if (buf == NULL) {
+    rc = sf__fail(err, -ENOMEM, NULL, -1, "out of memory");
+    goto done;
+  }
+  b.head = buf;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
+  uint8_t *head = b.head;
   memcpy(head, sf__magic, 8);
   sf__put16(head + 8, SF__VERSION_MAJOR);
   sf__put16(head + 10, SF__VERSION_MINOR);
   sf__put32(head + 12, SF__HEADER_SIZE);
   sf__put64(head + 16, gen);
   sf__put64(head + 24, len);
-  sf__put32(head + 32, cs);
-  sf__put32(head + 36, count);
+  sf__put32(head + 32, b.chunk_size);
+  sf__put32(head + 36, b.chunk_count);
   sf__put64(head + 40, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
   sf__put64(head + 48, lsn);
   sf__put32(head + 56, 0);
+  uint64_t t = sf__now_ns();
   sf__put32(head + 60, sf_crc32c(0, head, 60));
-  for (uint32_t i = 0; i < count; i++) {
-    size_t start = (size_t)i * cs, n = len - start < cs ? len - start : cs;
-    sf__put32(head + SF__HEADER_SIZE + 4 * (size_t)i, sf_crc32c(0, (const uint8_t *)payload + start, n));
+  if (small) {
+    /* The whole file in one buffer: the payload is copied in, its CRCs taken from the copy (hot). */
+    if (len) memcpy(buf + b.head_len, payload, len);
+    sf__crc_chunks(buf + b.head_len, len, b.chunk_size, 0, b.chunk_count, head + SF__HEADER_SIZE);
+    sf__finish_trailer(&b, gen);
+    memcpy(buf + b.head_len + len, b.trailer, SF__TRAILER_SIZE);
+    b.crcs_done = 1;
+    b.image = buf;
   }
-  uint8_t trailer[SF__TRAILER_SIZE];
-  memcpy(trailer, sf__end_magic, 8);
-  sf__put64(trailer + 8, gen);
-  sf__put64(trailer + 16, len);
-  sf__put32(trailer + 24, sf_crc32c(0, head + SF__HEADER_SIZE, 4 * (size_t)count));
-  sf__put32(trailer + 28, sf_crc32c(0, trailer, 28));
+  b.crc_ns += sf__now_ns() - t;
 
-  sf__span_t spans[3] = {{head, head_len}, {payload, len}, {trailer, sizeof trailer}};
-  uint64_t total = head_len + (uint64_t)len + SF__TRAILER_SIZE;
   /* One mirror after another: while one is being written the others still hold every older generation
    * untouched, so any single failure leaves a loadable store. */
   for (size_t d = 0; d < s->dir_count; d++) {
     int renamed;
-    rc = sf__write_copy(s, d, gen, spans, 3, total, &renamed, err);
+    rc = sf__write_copy(s, d, gen, &b, 0, &renamed, err);
     if (rc < 0) {
       sf__rollback(s, d + (size_t)renamed, gen, err);
-      free(head);
-      return rc;
+      goto done;
     }
   }
-  free(head);
-  /* The generation is durable everywhere; a failure to prune below is still reported. */
+  /* Every mirror holds the new generation under its final name, not yet durably. Old generations are
+   * unlinked now, before each directory's one fsync; a failure to plan or unlink is reported after the
+   * fsyncs, since the new generation is then durable everywhere. */
+  int prune_rc = sf__plan_prune(s, lists, doomed, err);
+  sf_store_error_t prune_err = {0};
+  if (prune_rc < 0 && err) prune_err = *err;
+  for (size_t d = 0; d < s->dir_count; d++) {
+    for (size_t i = 0; i < lists[d].n && prune_rc == 0; i++) {
+      if (!doomed[d][i]) continue;
+      char path[4096];
+      int r = sf__path(path, sizeof path, s->dirs[d], lists[d].v[i].name);
+      if (r == 0) r = s->io->unlink(s->io, path);
+      if (r < 0) {
+        prune_rc = sf__fail(err ? &prune_err : NULL, r, path, -1, "removing old generation %" PRIu64 " failed (%s)",
+                            lists[d].v[i].generation, sf_store_error_name(r));
+        break;
+      }
+      sf__known_forget(s, d, lists[d].v[i].generation);
+    }
+    rc = sf_io_fsync_dir(s->io, s->dirs[d]);
+    if (rc < 0) {
+      sf__fail(err, rc, s->dirs[d], -1, "fsync of the directory after writing generation %" PRIu64 " failed (%s)", gen,
+               sf_store_error_name(rc));
+      sf__rollback(s, s->dir_count, gen, err);
+      goto done;
+    }
+  }
+  /* The generation is durable everywhere; a failure to prune is still reported. */
   if (generation) *generation = gen;
-  return sf__prune(s, err);
+  rc = prune_rc;
+  if (rc < 0 && err) *err = prune_err;
+done:
+  s->last_crc_ns = b.crc_ns;
+  free(buf);
+  for (size_t d = 0; d < s->dir_count; d++) free(doomed[d]);
+  sf__lists_free(lists, s->dir_count);
+  return rc;
 }
 
 /* ---- Loading ------------------------------------------------------------------------------------- */
@@ -1063,9 +1175,11 @@ int sf_ckpt_load(sf_ckpt_t *s, sf_ckpt_loaded_t *out, sf_store_error_t *err) {
     }
     char problem[256];
     snprintf(problem, sizeof problem, "%s", c->present ? c->info.problem : "missing");
-    sf__span_t span = {image, image_len};
+    sf__body_t body;
+    memset(&body, 0, sizeof body);
+    body.image = image, body.total = image_len;
     int renamed;
-    rc = sf__write_copy(s, d, winner, &span, 1, image_len, &renamed, err);
+    rc = sf__write_copy(s, d, winner, &body, 1, &renamed, err);
     if (rc < 0) goto done;
     char name[64], path[4096];
     snprintf(name, sizeof name, "ckpt-%016" PRIx64 ".sfc", winner);

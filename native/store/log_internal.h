@@ -12,17 +12,25 @@
 #define SF__LOG_VERSION_MAJOR 1u
 #define SF__LOG_VERSION_MINOR 0u
 #define SF__LOG_MAX_RECORD (256u << 20)
-#define SF__LOG_DEFAULT_SEGMENT ((uint64_t)64 << 20)
+#define SF__LOG_DEFAULT_SEGMENT ((uint64_t)16 << 20)
 #define SF__LOG_MIN_SEGMENT 128u
-#define SF__LOG_FLAG_COMMIT_BEGIN 1u /* record flags bit 0: the first record of a commit */
+/* Record flags bits 0..23: the record's position in its commit (its LSN minus the LSN of the commit's
+ * first record), so any whole frame names where its commit began. Bits 24..31 are reserved: written as
+ * 0, ignored by readers. */
+#define SF__LOG_POSITION_MASK 0x00FFFFFFu
+/* Most records in one commit, so that every position fits its 24 bits; a longer batch is written as
+ * several commits, each ended by its own fdatasync. */
+#define SF__LOG_MAX_COMMIT_RECORDS 0x00FFFFFFu
 
 /* How the records of a segment end. */
 typedef enum sf__log_end_e {
   SF__LOG_END_CLEAN = 0, /* an all-zero frame header (or no room for one) and only zeros after it */
-  /* A bad or stale frame, or nonzero bytes after an all-zero header, with no valid frame of this salt
-   * after it that starts a later commit: what a crash during the last commit leaves. */
+  /* A bad or stale frame, or nonzero bytes after an all-zero header, where every valid frame of this
+   * salt after it belongs to the commit that holds the first missing LSN: what a crash during the last
+   * commit leaves. */
   SF__LOG_END_TORN = 1,
-  /* Damage followed by a valid frame that starts a later commit, or a valid frame with the wrong LSN. */
+  /* Damage followed by a valid frame of another commit, or a valid frame with the wrong LSN or a
+   * commit position that does not continue the records before it. */
   SF__LOG_END_CORRUPT = 2
 } sf__log_end_t;
 
@@ -45,5 +53,10 @@ typedef struct sf__log_scan_s {
 
 /* Scans one whole segment held in memory. Never reads outside bytes[0..len). Returns out->status. */
 int sf__log_scan(const uint8_t *bytes, size_t len, sf__log_scan_t *out);
+
+struct sf_log_s;
+/* For tests only: the most records one commit may hold (1..SF__LOG_MAX_COMMIT_RECORDS), so that the
+ * split of a longer batch can be tested without 16 million records. */
+void sf__log_set_commit_limit(struct sf_log_s *log, uint32_t records);
 
 #endif /* STEADFAST_STORE_LOG_INTERNAL_H */

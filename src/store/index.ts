@@ -8,6 +8,7 @@ export {
   inspectCheckpoints,
   type CheckpointStoreOptions,
   type SaveOptions,
+  type SaveResult,
   type LoadOptions,
   type LoadedCheckpoint,
   type CheckpointRepair,

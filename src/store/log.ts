@@ -2,7 +2,8 @@
  * AppendLog: an append-only log of records with consecutive LSNs (native/store/log.c does the work).
  * This file checks arguments and runs group commit: append() queues a record in memory at once and
  * waits for a commit to make it durable; one commit runs at a time and, when it ends, the next one
- * starts at once for every record that arrived meanwhile, so one fdatasync covers them all.
+ * starts as soon as the writers it resolved have appended again (a microtask later), covering every
+ * record that arrived meanwhile, so one fdatasync covers them all.
  */
 import { Buffer } from 'node:buffer';
 import { isUint8Array } from 'node:util/types';
@@ -23,7 +24,7 @@ import {
 export interface AppendLogOptions {
   /** The log's directory; it must exist. An empty directory gets a new log. */
   dir: string;
-  /** Bytes per segment file: an integer >= 4096, default 64 MiB. A larger record gets a segment of its own. */
+  /** Bytes per segment file: an integer >= 4096, default 16 MiB. A larger record gets a segment of its own. */
   segmentSize?: number;
   /**
    * What to do with a corrupt record followed by valid ones: false (default) refuses to open with
@@ -123,7 +124,7 @@ interface LogBinding {
 
 const nativeLog = binding as unknown as LogBinding;
 
-const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 const MAX_RECORD = 256 * 1024 * 1024;
 const READ_BATCH = 1024 * 1024;
 
@@ -144,7 +145,18 @@ class Gate {
   }
 
   shared<R>(op: () => Promise<R>): Promise<R> {
-    const run = this.tail.then(op);
+    // With no exclusive operation waiting or running, everything before has settled: start at once
+    // rather than a promise hop later (a commit's start is on every append's critical path).
+    let run: Promise<R>;
+    if (this.exclusives === 0) {
+      try {
+        run = op();
+      } catch (err) {
+        run = Promise.reject(err);
+      }
+    } else {
+      run = this.tail.then(op);
+    }
     const settled = run.then(ignore, ignore);
     this.running.add(settled);
     void settled.then(() => this.running.delete(settled));
@@ -194,6 +206,7 @@ export class AppendLog {
   private last: number;
   private waiters: Waiter[] = []; // in LSN order: LSNs are handed out in call order
   private commit: Promise<void> | null = null; // the commit running, if any
+  private scheduled = false; // a startCommit is queued as a microtask
   private closing: Promise<void> | null = null;
 
   private constructor(handle: NativeHandle, recovery: LogRecovery) {
@@ -234,17 +247,33 @@ export class AppendLog {
    * `SF_FAILED` after a failed write or sync (reopen the log), `SF_CLOSED`, or the commit's own error
    * (`EIO`, `ENOSPC`) for the records that commit covered.
    */
-  async append(data: Uint8Array | string, options?: AppendOptions): Promise<number> {
-    const bytes = toBytes(data);
-    const signal = checkSignal(checkOptions<AppendOptions>(options).signal, 'options.signal');
-    throwIfAborted(signal);
-    if (this.closing) throw closedError('log');
-    if (this.gate.blocked) {
-      // truncateBefore is running: whether append may run beside it is not part of the C contract.
-      await this.gate.shared(async () => undefined);
+  append(data: Uint8Array | string, options?: AppendOptions): Promise<number> {
+    // Not an async function: the returned promise is the one commit settles, with no wrapper promise
+    // and its extra ticks between the fdatasync and the caller. Errors still arrive as rejections.
+    let bytes: Uint8Array;
+    let signal: AbortSignal | undefined;
+    try {
+      bytes = toBytes(data);
+      signal = checkSignal(checkOptions<AppendOptions>(options).signal, 'options.signal');
       throwIfAborted(signal);
       if (this.closing) throw closedError('log');
+      if (this.gate.blocked) return this.appendAfterGate(bytes, signal);
+      return this.queue(bytes);
+    } catch (err) {
+      return Promise.reject(err);
     }
+  }
+
+  /** append() while truncateBefore runs: whether append may run beside it is not part of the C contract. */
+  private async appendAfterGate(bytes: Uint8Array, signal: AbortSignal | undefined): Promise<number> {
+    await this.gate.shared(async () => undefined);
+    throwIfAborted(signal);
+    if (this.closing) throw closedError('log');
+    return this.queue(bytes);
+  }
+
+  /** Frames the record into the C queue (no I/O) and returns the promise its commit settles. */
+  private queue(bytes: Uint8Array): Promise<number> {
     let lsn: number;
     try {
       lsn = nativeLog.logAppend(this.handle, bytes);
@@ -254,7 +283,7 @@ export class AppendLog {
     this.last = lsn;
     return new Promise<number>((resolve, reject) => {
       this.waiters.push({ lsn, resolve, reject });
-      this.startCommit();
+      this.scheduleCommit();
     });
   }
 
@@ -290,7 +319,8 @@ export class AppendLog {
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = (async () => {
-        while (this.commit) await this.commit;
+        // A commit may be scheduled and not started yet: waiting one tick lets it start.
+        while (this.commit || this.waiters.length > 0) await (this.commit ?? Promise.resolve());
         await this.gate.exclusive(() => native(() => nativeLog.logClose(this.handle)));
       })();
     }
@@ -312,27 +342,43 @@ export class AppendLog {
     }
   }
 
+  /**
+   * Starts a commit once the current burst of synchronous work and microtasks has appended what it
+   * will. When a commit settles, every writer it resolves resumes in a microtask queued before this
+   * one, so their next records all go into the next commit instead of the first of them starting a
+   * commit alone (writers that each wait for their own ack are bound by records per fdatasync).
+   */
+  private scheduleCommit(): void {
+    if (this.commit || this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(this.startCommit);
+  }
+
   /** Starts a commit if none runs and records wait for one. */
-  private startCommit(): void {
+  private readonly startCommit = (): void => {
+    this.scheduled = false;
     if (this.commit || this.waiters.length === 0) return;
     const covered = this.last; // every record queued now is in this commit
     this.commit = this.gate.shared(() => nativeLog.logCommit(this.handle)).then(
       (durable) => this.settle(durable, undefined),
       (err: unknown) => this.settle(covered, toStoreError(err)),
     );
-  }
+  };
 
-  /** Settles the waiters up to upTo (resolving, or rejecting with error), then starts the next commit. */
+  /** Settles the waiters up to upTo (resolving, or rejecting with error), then schedules the next commit. */
   private settle(upTo: number, error: unknown): void {
+    const waiters = this.waiters;
     let n = 0;
-    while (n < this.waiters.length && this.waiters[n].lsn <= upTo) n++;
-    const done = this.waiters.splice(0, n);
-    for (const waiter of done) {
+    while (n < waiters.length && waiters[n].lsn <= upTo) n++;
+    // Usually the commit covered every waiter: hand the array over instead of splicing it.
+    this.waiters = n === waiters.length ? [] : waiters.slice(n);
+    this.commit = null;
+    for (let i = 0; i < n; i++) {
+      const waiter = waiters[i];
       if (error === undefined) waiter.resolve(waiter.lsn);
       else waiter.reject(error);
     }
-    this.commit = null;
-    this.startCommit();
+    if (this.waiters.length > 0) this.scheduleCommit();
   }
 }
 

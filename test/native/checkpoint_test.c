@@ -610,6 +610,41 @@ static void test_file_bytes_match_the_documented_layout(void) {
   free(p);
 }
 
+/* A large save writes its first copy group by group (payload first, CRCs as it goes, then the header,
+ * table and trailer) and the other copies in order; both must give the bytes of the documented layout,
+ * with chunks smaller and larger than a group. */
+static void test_a_large_save_matches_the_documented_layout_in_every_mirror(void) {
+  const uint32_t chunks[] = {CS, 1u << 20};
+  size_t len = (5u << 19) + 3; /* 2.5 MiB + 3: several groups, a partial last chunk */
+  uint8_t *p = make_payload(len, 43);
+  for (size_t k = 0; k < 2; k++) {
+    mirrors_t m;
+    make_mirrors(&m, 2);
+    sf_ckpt_options_t o = {m.ptr, m.n, 0, chunks[k], NULL};
+    sf_ckpt_t *s = NULL;
+    sf_store_error_t e = {0};
+    int rc = sf_ckpt_open(&o, &s, &e);
+    EXPECT_RC(rc, 0, e);
+    if (rc != 0) continue;
+    save(s, p, len, 5);
+    sf_ckpt_close(s);
+    for (size_t d = 0; d < m.n; d++) {
+      char path[600];
+      ckpt_path(path, sizeof path, m.dir[d], 1);
+      size_t n, elen;
+      uint8_t *b = slurp(path, &n);
+      if (!EXPECT(b != NULL && n > 48, "chunk size %u, mirror %zu: no file", chunks[k], d)) continue;
+      enc_t enc = {1, get64(b + 40), 5, chunks[k], 1, 0, 0};
+      uint8_t *want = encode(&enc, p, len, &elen);
+      EXPECT(elen == n && memcmp(want, b, n) == 0,
+             "chunk size %u, mirror %zu: the file differs from an independent encoding", chunks[k], d);
+      free(want);
+      free(b);
+    }
+  }
+  free(p);
+}
+
 static void test_a_newer_minor_version_with_flags_is_readable(void) {
   mirrors_t m;
   make_mirrors(&m, 1);
@@ -638,9 +673,15 @@ static void test_a_newer_minor_version_with_flags_is_readable(void) {
  * returns exactly that error, no descriptor is synced after it failed, no temporary file remains, the
  * store loads the previous generation (or the new one when it was already durable everywhere and only
  * pruning failed), and the next save works. */
-static void fault_sweep(size_t mirrors, int code) {
+static void fault_sweep(size_t mirrors, int code, size_t len) {
   uint8_t *p[5];
-  for (int i = 1; i <= 4; i++) p[i] = make_payload(2 * CS + 9, (uint32_t)(i + 100 * mirrors));
+  for (int i = 1; i <= 4; i++) p[i] = make_payload(len, (uint32_t)(i + 100 * mirrors));
+  /* A small file is one pwrite; a large one is written by the first mirror in groups of 256 KiB, then
+   * its header and chunk table, then its trailer, and by every other mirror in three writes. */
+  size_t total_size = 64 + 4 * ((len + CS - 1) / CS) + len + 32;
+  long pwrites = total_size <= (64u << 10)
+                     ? (long)mirrors
+                     : (long)((len + (256u << 10) - 1) / (256u << 10)) + 2 + 3 * ((long)mirrors - 1);
   fault_t f;
   long total = 0;
   for (long n = 0; n <= total; n++) {
@@ -648,20 +689,22 @@ static void fault_sweep(size_t mirrors, int code) {
     make_mirrors(&m, mirrors);
     fault_init(&f);
     sf_ckpt_t *s = open_store(&m, 2, &f.io);
-    save(s, p[1], 2 * CS + 9, 1);
-    save(s, p[2], 2 * CS + 9, 2);
+    save(s, p[1], len, 1);
+    save(s, p[2], len, 2);
     fault_arm(&f, n, code);
     uint64_t gen = 0;
     sf_store_error_t e = {0};
-    int rc = sf_ckpt_save(s, p[3], 2 * CS + 9, 3, &gen, &e); /* prunes generation 1 when it succeeds */
+    int rc = sf_ckpt_save(s, p[3], len, 3, &gen, &e); /* prunes generation 1 when it succeeds */
     f.armed = 0;
     if (n == 0) {
       /* The run without a fault counts the calls to fail and the syncs a save costs. */
       total = f.calls;
       EXPECT_RC(rc, 0, e);
       EXPECT(f.fdatasyncs == (long)mirrors, "%ld fdatasyncs for %zu mirrors", f.fdatasyncs, mirrors);
-      EXPECT(f.fsyncs == 2 * (long)mirrors, "%ld directory fsyncs (save and prune) for %zu mirrors", f.fsyncs, mirrors);
-      EXPECT(total == 8 * (long)mirrors, "%ld calls", total);
+      EXPECT(f.fsyncs == (long)mirrors, "%ld directory fsyncs (one covers save and prune) for %zu mirrors", f.fsyncs,
+             mirrors);
+      EXPECT(f.pwrites == pwrites, "%ld pwrites, want %ld", f.pwrites, pwrites);
+      EXPECT(total == 4 * (long)mirrors + pwrites, "%ld calls", total);
     } else {
       EXPECT(rc == code, "%s at call %ld of %ld: save returned %s (%s)", sf_store_error_name(code), n, total,
              sf_store_error_name(rc), e.message);
@@ -674,14 +717,14 @@ static void fault_sweep(size_t mirrors, int code) {
     rc = sf_ckpt_load(s, &l, &e);
     EXPECT_RC(rc, 0, e);
     uint64_t want = gen == 3 ? 3 : 2;
-    EXPECT(l.generation == want && payload_is(&l, p[want], 2 * CS + 9) && l.repair_count == 0,
+    EXPECT(l.generation == want && payload_is(&l, p[want], len) && l.repair_count == 0,
            "call %ld: loaded generation %" PRIu64 " (%zu repairs), want %" PRIu64, n, l.generation, l.repair_count,
            want);
     sf_ckpt_loaded_free(&l);
     /* The next save starts from a new temporary file and never reuses the failed generation's number. */
-    EXPECT(save(s, p[4], 2 * CS + 9, 4) == 4, "call %ld: the save after a failure", n);
+    EXPECT(save(s, p[4], len, 4) == 4, "call %ld: the save after a failure", n);
     rc = sf_ckpt_load(s, &l, &e);
-    EXPECT(rc == 0 && l.generation == 4 && payload_is(&l, p[4], 2 * CS + 9), "call %ld: reload after recovery", n);
+    EXPECT(rc == 0 && l.generation == 4 && payload_is(&l, p[4], len), "call %ld: reload after recovery", n);
     EXPECT(f.violations == 0, "call %ld: a descriptor was synced after a failed write or sync", n);
     sf_ckpt_loaded_free(&l);
     sf_ckpt_close(s);
@@ -691,36 +734,44 @@ static void fault_sweep(size_t mirrors, int code) {
 
 static void test_a_failed_io_call_fails_the_save_and_keeps_the_previous_generation(void) {
   for (size_t mirrors = 1; mirrors <= 2; mirrors++) {
-    fault_sweep(mirrors, -EIO);
-    fault_sweep(mirrors, -ENOSPC);
+    fault_sweep(mirrors, -EIO, 2 * CS + 9);
+    fault_sweep(mirrors, -ENOSPC, 2 * CS + 9);
   }
+  fault_sweep(2, -EIO, (600u << 10) + 9);
 }
 
 static void test_eintr_on_any_write_is_retried(void) {
-  mirrors_t m;
-  make_mirrors(&m, 2);
-  fault_t f;
-  fault_init(&f);
-  sf_ckpt_t *s = open_store(&m, 2, &f.io);
-  uint8_t *p = make_payload(CS + 1, 9);
-  fault_arm(&f, 0, 0);
-  save(s, p, CS + 1, 0);
-  long writes = f.pwrites;
-  EXPECT(writes >= 4, "%ld pwrite calls", writes);
-  for (long k = 1; k <= writes; k++) {
+  /* One write per mirror for a small file; for a large one the first mirror's groups, header and
+   * trailer, and the second mirror's three writes. */
+  const size_t sizes[] = {CS + 1, (600u << 10) + 1};
+  const long want_writes[] = {2, 3 + 2 + 3};
+  for (size_t z = 0; z < 2; z++) {
+    size_t len = sizes[z];
+    mirrors_t m;
+    make_mirrors(&m, 2);
+    fault_t f;
+    fault_init(&f);
+    sf_ckpt_t *s = open_store(&m, 2, &f.io);
+    uint8_t *p = make_payload(len, 9);
     fault_arm(&f, 0, 0);
-    f.eintr_at = k;
-    p[0] = (uint8_t)k;
-    uint64_t gen = save(s, p, CS + 1, 0);
-    f.armed = 0;
-    sf_ckpt_loaded_t l;
-    sf_store_error_t e = {0};
-    int rc = sf_ckpt_load(s, &l, &e);
-    EXPECT(rc == 0 && l.generation == gen && payload_is(&l, p, CS + 1), "EINTR at pwrite %ld", k);
-    sf_ckpt_loaded_free(&l);
+    save(s, p, len, 0);
+    long writes = f.pwrites;
+    EXPECT(writes == want_writes[z], "%zu bytes: %ld pwrite calls, want %ld", len, writes, want_writes[z]);
+    for (long k = 1; k <= writes; k++) {
+      fault_arm(&f, 0, 0);
+      f.eintr_at = k;
+      p[0] = (uint8_t)k;
+      uint64_t gen = save(s, p, len, 0);
+      f.armed = 0;
+      sf_ckpt_loaded_t l;
+      sf_store_error_t e = {0};
+      int rc = sf_ckpt_load(s, &l, &e);
+      EXPECT(rc == 0 && l.generation == gen && payload_is(&l, p, len), "%zu bytes: EINTR at pwrite %ld", len, k);
+      sf_ckpt_loaded_free(&l);
+    }
+    sf_ckpt_close(s);
+    free(p);
   }
-  sf_ckpt_close(s);
-  free(p);
 }
 
 static void test_short_writes_of_one_to_seven_bytes_still_write_the_whole_file(void) {
@@ -768,11 +819,81 @@ static void test_a_save_costs_one_fdatasync_and_one_directory_fsync_per_mirror(v
   make_mirrors(&m, 3);
   fault_t f;
   fault_init(&f);
-  sf_ckpt_t *s = open_store(&m, 10, &f.io);
-  fault_arm(&f, 0, 0);
+  sf_ckpt_t *s = open_store(&m, 1, &f.io);
   save(s, "abc", 3, 0);
+  fault_arm(&f, 0, 0);
+  save(s, "def", 3, 0); /* also prunes generation 1 from every mirror */
   EXPECT(f.fdatasyncs == 3 && f.fsyncs == 3, "%ld fdatasyncs, %ld fsyncs for 3 mirrors", f.fdatasyncs, f.fsyncs);
+  char path[600];
+  for (size_t d = 0; d < m.n; d++) {
+    ckpt_path(path, sizeof path, m.dir[d], 1);
+    EXPECT(!exists(path), "generation 1 was not pruned from mirror %zu", d);
+  }
   sf_ckpt_close(s);
+}
+
+/* The order a save's namespace changes and syncs take, one letter each: D fdatasync, R rename, U unlink,
+ * S fsync (of a directory). */
+static char op_trace[64];
+static void op_note(char c) {
+  size_t n = strlen(op_trace);
+  if (n + 1 < sizeof op_trace) op_trace[n] = c, op_trace[n + 1] = '\0';
+}
+static int t_fdatasync(const sf_io_t *io, int fd) {
+  (void)io;
+  op_note('D');
+  return real()->fdatasync(real(), fd);
+}
+static int t_fsync(const sf_io_t *io, int fd) {
+  (void)io;
+  op_note('S');
+  return real()->fsync(real(), fd);
+}
+static int t_rename(const sf_io_t *io, const char *from, const char *to) {
+  (void)io;
+  op_note('R');
+  return real()->rename(real(), from, to);
+}
+static int t_unlink(const sf_io_t *io, const char *path) {
+  (void)io;
+  op_note('U');
+  return real()->unlink(real(), path);
+}
+
+/* Every mirror's new name and the unlinks that prune it are made durable by that mirror's one directory
+ * fsync, which comes only after every mirror has the new file durably under its final name: a crash
+ * before the fsync leaves the old generations (or, where the unlink reached the disk first, every
+ * generation but the one being pruned), never fewer than the newest acknowledged one. */
+static void test_a_save_prunes_before_the_one_directory_fsync_that_covers_both(void) {
+  for (size_t mirrors = 1; mirrors <= 2; mirrors++) {
+    mirrors_t m;
+    make_mirrors(&m, mirrors);
+    sf_io_t io = *sf_io_default();
+    io.fdatasync = t_fdatasync, io.fsync = t_fsync, io.rename = t_rename, io.unlink = t_unlink;
+    sf_ckpt_t *s = open_store(&m, 1, &io);
+    save(s, "one", 3, 0);
+    op_trace[0] = '\0';
+    save(s, "two", 3, 0);
+    const char *want = mirrors == 1 ? "DRUS" : "DRDRUSUS";
+    EXPECT(strcmp(op_trace, want) == 0, "%zu mirrors: %s, want %s", mirrors, op_trace, want);
+    sf_ckpt_close(s);
+  }
+}
+
+static void test_a_save_reports_the_time_its_crcs_took(void) {
+  mirrors_t m;
+  make_mirrors(&m, 1);
+  sf_ckpt_t *s = open_store(&m, 2, NULL);
+  EXPECT(sf_ckpt_last_save_crc_ns(s) == 0, "CRC time before any save");
+  EXPECT(sf_ckpt_last_save_crc_ns(NULL) == 0, "CRC time of no store");
+  size_t len = 1u << 20;
+  uint8_t *p = make_payload(len, 12);
+  save(s, p, len, 0);
+  uint64_t ns = sf_ckpt_last_save_crc_ns(s);
+  /* A CRC of 1 MiB takes some microseconds on any machine, and far less than ten seconds. */
+  EXPECT(ns > 0 && ns < 10000000000u, "%" PRIu64 " ns for the CRCs of 1 MiB", ns);
+  sf_ckpt_close(s);
+  free(p);
 }
 
 /* A temporary file left by a failed attempt may hold pages whose writeback failed: a save makes a new
@@ -1504,6 +1625,8 @@ int main(int argc, char **argv) {
   run("keep counts only valid generations and never deletes an invalid file", test_keep_counts_only_valid_generations);
   run("the lsn and the creation time are stored", test_lsn_and_created_time_are_stored);
   run("the file bytes match the documented layout", test_file_bytes_match_the_documented_layout);
+  run("a large save matches the documented layout in every mirror",
+      test_a_large_save_matches_the_documented_layout_in_every_mirror);
   run("a newer minor version with unknown flags is readable", test_a_newer_minor_version_with_flags_is_readable);
   run("a failed write, sync, fallocate or rename fails the save and keeps the previous generation",
       test_a_failed_io_call_fails_the_save_and_keeps_the_previous_generation);
@@ -1512,6 +1635,9 @@ int main(int argc, char **argv) {
       test_short_writes_of_one_to_seven_bytes_still_write_the_whole_file);
   run("a save works where fallocate is not supported", test_a_save_without_fallocate_support_still_works);
   run("a save never writes into an existing temporary file", test_a_save_never_writes_into_an_existing_temporary_file);
+  run("a save prunes before the one directory fsync that covers both",
+      test_a_save_prunes_before_the_one_directory_fsync_that_covers_both);
+  run("a save reports the time its CRCs took", test_a_save_reports_the_time_its_crcs_took);
   run("a save costs one fdatasync and one directory fsync per mirror",
       test_a_save_costs_one_fdatasync_and_one_directory_fsync_per_mirror);
   run("every header bit flip is detected and repaired", test_every_header_bit_flip_is_detected_and_repaired);

@@ -21,6 +21,7 @@
 
 #include "steadfast/crc.h"
 #include "steadfast/store.h"
+#include "../../native/store/log_internal.h" /* sf__log_set_commit_limit */
 
 static int passed, failed;
 static const char *current = "";
@@ -486,15 +487,15 @@ static void test_byte_layout_matches_the_documented_offsets(void) {
   expect(get32(b + 24) == 0, "reserved 0 at 24");
   expect(get32(b + 28) == sf_crc32c(0, b, 28), "header CRC-32C of bytes 0..27 at 28");
   const uint8_t *f = b + 32;
-  expect(get32(f + 4) == 3 && get64(f + 8) == 1 && get32(f + 16) == salt && get32(f + 20) == 1,
-         "first frame: length, LSN, salt, flags (bit 0: first of its commit) at 4, 8, 16, 20");
+  expect(get32(f + 4) == 3 && get64(f + 8) == 1 && get32(f + 16) == salt && get32(f + 20) == 0,
+         "first frame: length, LSN, salt, flags (position 0: first of its commit) at 4, 8, 16, 20");
   expect(get32(f) == sf_crc32c(0, f + 4, 20 + 3), "first frame CRC over bytes 4..26");
   expect(memcmp(f + 24, "abc", 3) == 0 && f[27] == 0 && f[28] == 0 && f[29] == 0 && f[30] == 0 && f[31] == 0,
          "payload at 24, zero padding to 8");
   f = b + 64;
-  expect(get32(f + 4) == 0 && get64(f + 8) == 2 && get32(f + 16) == salt && get32(f + 20) == 0 &&
+  expect(get32(f + 4) == 0 && get64(f + 8) == 2 && get32(f + 16) == salt && get32(f + 20) == 1 &&
              get32(f) == sf_crc32c(0, f + 4, 20),
-         "empty record, second of the commit: a bare 24-byte frame at 64, flags 0");
+         "empty record, second of the commit: a bare 24-byte frame at 64, flags 1 (its position)");
   int zeros = 1;
   for (size_t i = 88; i < len; i++) zeros &= b[i] == 0;
   expect(zeros, "the rest of the segment reads as zeros");
@@ -1090,7 +1091,8 @@ static void test_hole_in_the_last_commit_is_a_torn_tail(void) {
   static const struct {
     int first, last; /* records (LSNs) zeroed */
     int torn;        /* 1: cut as a torn tail; 0: SF_ECORRUPT */
-  } cases[] = {{7, 7, 1}, {5, 5, 1}, {6, 9, 1}, {12, 12, 1}, {3, 3, 0}, {4, 4, 0}, {2, 3, 0}};
+  } cases[] = {{7, 7, 1}, {5, 5, 1}, {6, 9, 1}, {5, 11, 1}, {12, 12, 1}, {3, 3, 0},
+               {4, 4, 0}, {2, 3, 0}, {4, 5, 0}, {3, 6, 0},  {4, 11, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     memcpy(m, two, len);
     size_t from = offsets[cases[i].first - 1], to = offsets[cases[i].last];
@@ -1108,6 +1110,17 @@ static void test_hole_in_the_last_commit_is_a_torn_tail(void) {
         collect_t c;
         expect(read_all(log, 1, &c) == 0 && c.count == (uint64_t)cases[i].first - 1 && c.bad == 0,
                "the records before the hole read back");
+        char want_side[700];
+        snprintf(want_side, sizeof want_side, "%s.torn-%zu", path, from);
+        size_t side_len;
+        uint8_t *side = read_file(want_side, &side_len);
+        /* (Zeroing the very last record leaves nothing to cut: a clean end.) */
+        expect(want == 0 ? rec.torn_path[0] == '\0' && side == NULL
+                         : strcmp(rec.torn_path, want_side) == 0 && side != NULL && side_len == want &&
+                               memcmp(side, m + from, want) == 0,
+               "LSNs %d..%d zeroed: the cut bytes, later records of the commit included, are in %s", cases[i].first,
+               cases[i].last, want_side);
+        free(side);
         sf_log_close(log);
       }
     } else {
@@ -1162,6 +1175,116 @@ static void test_point_in_time_recovery_stops_at_the_damage(void) {
     if (rc == 0) sf_log_close(log);
   }
   free(m);
+}
+
+static void test_damage_across_two_commits_is_corruption(void) {
+  current = "damage over the end of an acknowledged commit and the start of the next is SF_ECORRUPT";
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/across", root);
+  set_lengths();
+  /* base has one commit per record. Destroying the first frame of a commit no longer hides where it
+   * began: the frames after it carry their positions. */
+  uint8_t *m = malloc(base_len);
+  static const int spans[][2] = {{8, 9}, {6, 8}, {9, 11}};
+  for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+    for (int mode = 0; mode < 2; mode++) {
+      memcpy(m, base, base_len);
+      size_t from = offsets[spans[i][0] - 1], to = offsets[spans[i][1]];
+      for (size_t b = from; b < to; b++) m[b] = mode == 0 ? 0 : rng_byte();
+      install(dir, m, base_len);
+      sf_store_error_t err;
+      int rc = open_expecting_error(dir, 4096, &err);
+      expect(rc == SF_ECORRUPT && err.offset == (int64_t)from && err.lsn_first == (uint64_t)spans[i][0] &&
+                 err.lsn_last == (uint64_t)spans[i][1],
+             "LSNs %d..%d %s: %s at %" PRId64 ", LSNs %" PRIu64 "..%" PRIu64 " (%s)", spans[i][0], spans[i][1],
+             mode == 0 ? "zeroed" : "garbled", sf_store_error_name(rc), err.offset, err.lsn_first, err.lsn_last,
+             err.message);
+    }
+  }
+  /* A whole frame whose position does not continue the frames before it (LSN 5 claiming position 3 of
+   * a commit begun at LSN 2, after LSN 4 began a commit of its own) is out of sequence. */
+  memcpy(m, base, base_len);
+  uint8_t *f = m + offsets[4];
+  put32(f + 20, 3);
+  put32(f, sf_crc32c(0, f + 4, 20 + torn_lengths[4]));
+  install(dir, m, base_len);
+  sf_store_error_t err;
+  int rc = open_expecting_error(dir, 4096, &err);
+  expect(rc == SF_ECORRUPT && err.offset == (int64_t)offsets[4] && err.lsn_first == 5 &&
+             strstr(err.message, "commit position 3") != NULL,
+         "a position out of sequence: %s at %" PRId64 " (%s)", sf_store_error_name(rc), err.offset, err.message);
+  free(m);
+}
+
+static void test_hole_at_a_segment_start_inside_a_rolled_commit_is_torn(void) {
+  current = "a hole at the start of the last segment, in a commit begun in the segment before, is a torn tail";
+  char dir[512], path[600];
+  fresh_dir(dir, "rolled");
+  memset(expected_len, 0, sizeof expected_len);
+  sf_log_t *log;
+  if (open_log(&log, dir, 1024, 0, NULL, NULL, NULL) != 0) return expect(0, "open");
+  /* 100-byte records, 7 per 1024-byte segment: commit 6..10 rolls from segment 1 to segment 8. */
+  for (uint64_t lsn = 1; lsn <= 10; lsn++) {
+    append_record(log, lsn, 100);
+    if (lsn == 5 || lsn == 10) commit(log, NULL);
+  }
+  sf_log_close(log);
+  seg_path(path, dir, 8);
+  size_t len;
+  uint8_t *seg = read_file(path, &len);
+  expect(seg != NULL && len == 1024 && get64(seg + 32 + 8) == 8 && get32(seg + 32 + 20) == 2,
+         "segment 8 starts with LSN 8 at position 2 of the commit begun at LSN 6");
+  for (int hole = 8; hole <= 9; hole++) {
+    uint8_t *m = malloc(len);
+    memcpy(m, seg, len);
+    size_t from = 32 + (size_t)(hole - 8) * 128;
+    memset(m + from, 0, 128);
+    write_file(path, m, len);
+    sf_log_recovery_t rec;
+    sf_store_error_t err;
+    int rc = open_log(&log, dir, 1024, 0, NULL, &rec, &err);
+    expect(rc == 0 && rec.last_lsn == (uint64_t)hole - 1 && rec.torn_bytes == nonzero_end(m, from, len) - from,
+           "LSN %d zeroed: rc %s last %" PRIu64 " torn %" PRIu64 " (%s)", hole, sf_store_error_name(rc), rec.last_lsn,
+           rec.torn_bytes, err.message);
+    if (rc == 0) sf_log_close(log);
+    if (rec.torn_path[0] != '\0') unlink(rec.torn_path);
+    free(m);
+  }
+  free(seg);
+}
+
+static void test_a_long_batch_is_split_into_synced_commits(void) {
+  current = "a batch longer than the commit limit is written as several commits, each synced";
+  char dir[512], path[600];
+  fresh_dir(dir, "split");
+  memset(expected_len, 0, sizeof expected_len);
+  fault_t f;
+  fault_init(&f);
+  sf_log_t *log;
+  if (open_log(&log, dir, 4096, 0, &f.io, NULL, NULL) != 0) return expect(0, "open");
+  sf__log_set_commit_limit(log, 3);
+  for (uint64_t lsn = 1; lsn <= 10; lsn++) append_record(log, lsn, 16);
+  long syncs = f.syncs;
+  uint64_t durable = 0;
+  int rc = commit(log, &durable);
+  syncs = f.syncs - syncs;
+  expect(rc == 0 && durable == 10 && syncs == 4, "one call, four commits of 3, 3, 3 and 1: rc %d, %ld fdatasyncs", rc,
+         syncs);
+  sf_log_close(log);
+  seg_path(path, dir, 1);
+  size_t len;
+  uint8_t *seg = read_file(path, &len);
+  int positions = seg != NULL;
+  for (int i = 0; positions && i < 10; i++) positions &= get32(seg + 32 + (size_t)i * 40 + 20) == (uint32_t)(i % 3);
+  expect(positions, "positions 0, 1, 2, 0, 1, 2, 0, 1, 2, 0");
+  /* The split commits are commits like any other: damage to the end of one, followed by the next, is
+   * corruption. */
+  seg[32 + 2 * 40 + 30] ^= 1;
+  write_file(path, seg, len);
+  sf_store_error_t err;
+  rc = open_expecting_error(dir, 4096, &err);
+  expect(rc == SF_ECORRUPT && err.lsn_first == 3, "damage to LSN 3: %s (%s)", sf_store_error_name(rc), err.message);
+  free(seg);
 }
 
 /* ---- Several segments ----------------------------------------------------------------------------- */
@@ -1498,15 +1621,15 @@ static void test_parser_survives_random_damage(void) {
 /* ---- Fuzzing seeds ---------------------------------------------------------------------------------- */
 
 /* One small segment written through the log itself: records of the given lengths, segment_size 512,
- * one commit per record (or all in one commit). */
-static uint8_t *make_segment(const size_t *lengths, size_t n, int one_commit, size_t *len) {
+ * a commit after every commit_every records (0: all in one commit). */
+static uint8_t *make_segment(const size_t *lengths, size_t n, size_t commit_every, size_t *len) {
   char dir[512], path[600];
   fresh_dir(dir, "seed");
   sf_log_t *log;
   if (open_log(&log, dir, 512, 0, NULL, NULL, NULL) != 0) exit(2);
   for (size_t i = 0; i < n; i++) {
     append_record(log, i + 1, lengths[i]);
-    if (!one_commit) commit(log, NULL);
+    if (commit_every > 0 && (i + 1) % commit_every == 0) commit(log, NULL);
   }
   commit(log, NULL);
   sf_log_close(log);
@@ -1526,13 +1649,13 @@ static int write_corpus(const char *out) {
   static const size_t same[] = {16, 16, 16, 16};
   static const size_t big[] = {600};
   size_t len, n = 5;
-  uint8_t *seg = make_segment(NULL, 0, 0, &len);
+  uint8_t *seg = make_segment(NULL, 0, 1, &len);
   write_seed(out, "valid-empty.sfl", seg, len);
   free(seg);
-  seg = make_segment(big, 1, 0, &len);
+  seg = make_segment(big, 1, 1, &len);
   write_seed(out, "valid-big-record.sfl", seg, len);
   free(seg);
-  seg = make_segment(lengths, n, 0, &len);
+  seg = make_segment(lengths, n, 1, &len);
   size_t off[6] = {32};
   for (size_t i = 0; i < n; i++) off[i + 1] = off[i] + frame_size(lengths[i]);
   write_seed(out, "valid-records.sfl", seg, len);
@@ -1569,7 +1692,7 @@ static int write_corpus(const char *out) {
   write_seed(out, "huge-record-length.sfl", m, len);
   free(m);
   free(seg);
-  seg = make_segment(same, 4, 0, &len);
+  seg = make_segment(same, 4, 1, &len);
   m = malloc(len);
   memcpy(m, seg, len);
   memcpy(m + 32 + 40, seg + 32 + 80, 40);
@@ -1577,9 +1700,15 @@ static int write_corpus(const char *out) {
   write_seed(out, "reordered.sfl", m, len);
   free(m);
   free(seg);
-  seg = make_segment(lengths, n, 1, &len);
+  seg = make_segment(lengths, n, 0, &len);
   memset(seg + off[1], 0, off[2] - off[1]);
   write_seed(out, "hole-in-last-commit.sfl", seg, len);
+  free(seg);
+  /* Commits {1, 2}, {3, 4}, {5}: LSNs 2 and 3 destroyed, the end of one commit and the start of the
+   * next; LSN 4's position still tells its commit began at 3. */
+  seg = make_segment(lengths, n, 2, &len);
+  memset(seg + off[1], 0, off[3] - off[1]);
+  write_seed(out, "damage-across-commits.sfl", seg, len);
   free(seg);
   static const char text[] = "not a log segment, just some text that is long enough\n";
   write_seed(out, "text.sfl", (const uint8_t *)text, sizeof text - 1);
@@ -1612,6 +1741,9 @@ int main(int argc, char **argv) {
   test_stale_record_at_the_tail_ends_the_records();
   test_corrupt_middle_record_is_reported();
   test_hole_in_the_last_commit_is_a_torn_tail();
+  test_damage_across_two_commits_is_corruption();
+  test_hole_at_a_segment_start_inside_a_rolled_commit_is_torn();
+  test_a_long_batch_is_split_into_synced_commits();
   test_point_in_time_recovery_stops_at_the_damage();
   build_multi();
   test_multi_segment_damage();

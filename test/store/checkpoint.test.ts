@@ -144,7 +144,7 @@ describe('generations', () => {
   test('each save is the next generation, and load returns the newest with its lsn and time', async () => {
     const before = Date.now();
     await withStore<number, void>({ dirs: mirrors(), codec: 'json' }, async (store) => {
-      expect(await store.save(10)).toEqual({ generation: 1, bytes: 2 });
+      expect(await store.save(10)).toEqual({ generation: 1, bytes: 2, crcMs: expect.any(Number) });
       expect((await store.save(20, { lsn: 7 })).generation).toBe(2);
       expect((await store.save(30, { lsn: 2 ** 40 })).generation).toBe(3);
       const loaded = await store.load();
@@ -152,6 +152,17 @@ describe('generations', () => {
       expect(loaded?.repaired).toEqual([]);
       expect(loaded?.createdAt).toBeInstanceOf(Date);
       expect(loaded!.createdAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    });
+  });
+
+  test('a save reports the milliseconds its CRCs took as a finite number >= 0', async () => {
+    await withStore({ dirs: mirrors() }, async (store) => {
+      for (const size of [0, 1000, 300_000]) {
+        const { crcMs } = await store.save(Buffer.alloc(size, 5));
+        expect(typeof crcMs).toBe('number');
+        expect(Number.isFinite(crcMs)).toBe(true);
+        expect(crcMs).toBeGreaterThanOrEqual(0);
+      }
     });
   });
 
