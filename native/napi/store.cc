@@ -12,6 +12,10 @@
 // it runs, and counts itself in Handle::inflight; a close asked for while work runs waits for the count
 // to reach zero (src/ waits first anyway). An environment cleanup hook closes handles still open when a
 // worker thread or the process ends without closing them, which releases their directory locks.
+//
+// Teardown: a worker thread terminated with work in flight has that work completed while its environment
+// is torn down, when no N-API call succeeds; OnOK then settles nothing and throws nothing (see Settle),
+// the inflight count still drops, and the cleanup hook, which runs after, closes the handles.
 #include "store.h"
 
 #include <cerrno>
@@ -158,6 +162,35 @@ std::vector<std::string> StringsArg(const Napi::CallbackInfo& info, size_t i) {
 
 // ---- Workers --------------------------------------------------------------------------------------
 
+// Settles deferred with what build returns: build(resolve) returns the value and may set resolve to
+// false to reject with it; a Napi::Error it throws becomes the rejection. When a worker thread is
+// terminated with work in flight, Node still completes that work while the environment is torn down,
+// where every N-API call fails and node-addon-api throws a Napi::Error for it. Such an error must not
+// escape OnOK (it cannot be thrown into JS, and an exception escaping there ends the process), so a
+// failure to settle is dropped: it happens only when no JS can run any more to observe the promise.
+// The deferred is concluded at most once (N-API frees it when it concludes).
+// (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS covers what could escape elsewhere.)
+template <typename Build>
+void Settle(Napi::Promise::Deferred& deferred, Build&& build) {
+  try {
+    bool resolve = true;
+    Napi::Value value;
+    try {
+      value = build(resolve);
+    } catch (const Napi::Error& error) {
+      resolve = false;
+      value = error.Value();
+    }
+    if (resolve) {
+      deferred.Resolve(value);
+    } else {
+      deferred.Reject(value);
+    }
+  } catch (const Napi::Error&) {
+    // The environment is shutting down: nothing is left to settle.
+  }
+}
+
 // One C call on libuv's pool, settling a promise. Run() is the C call (pool thread); Result() builds
 // the resolution value (JS thread). Failures never go through AsyncWorker::SetError: OnOK sees rc_.
 class Work : public Napi::AsyncWorker {
@@ -166,9 +199,19 @@ class Work : public Napi::AsyncWorker {
     InitError(&err_);
   }
 
+  // Queues the work; the returned promise settles in OnOK. If it cannot be queued, the work is deleted
+  // (nothing else would delete it) and the error propagates to the caller, which throws it into JS.
   Napi::Value Start() {
-    Queue();
-    return deferred_.Promise();
+    Napi::Promise promise = deferred_.Promise();
+    try {
+      Queue();
+    } catch (...) {
+      NotQueued();
+      delete this;
+      throw;
+    }
+    Queued();
+    return promise;
   }
 
  protected:
@@ -176,6 +219,11 @@ class Work : public Napi::AsyncWorker {
   virtual Napi::Value Result(Napi::Env env) {
     return env.Undefined();
   }
+  // Called on the JS thread once the work is queued, so that OnOK is certain to run (HandleWork counts
+  // itself here; nothing on the pool reads the count). Execute may already be running.
+  virtual void Queued() {}
+  // Called if the work could not be queued, just before it is deleted.
+  virtual void NotQueued() {}
 
   void Execute() override {
     rc_ = Run();
@@ -183,15 +231,19 @@ class Work : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (rc_ != 0) {
-      deferred_.Reject(StoreErrorObject(env, rc_, err_).Value());
-      return;
-    }
-    try {
-      deferred_.Resolve(Result(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
+    Settle(deferred_, [&](bool& resolve) -> Napi::Value {
+      if (rc_ == 0) return Result(env);
+      resolve = false;
+      return StoreErrorObject(env, rc_, err_).Value();
+    });
+  }
+
+  // Not reached (SetError is never called), but a rejection is the only sane answer if it were.
+  void OnError(const Napi::Error& error) override {
+    Settle(deferred_, [&](bool& resolve) -> Napi::Value {
+      resolve = false;
+      return error.Value();
+    });
   }
 
   sf_store_error_t err_;
@@ -205,28 +257,61 @@ void StartClose(Napi::Env env, Handle* handle, Napi::External<Handle> external);
 class HandleWork : public Work {
  public:
   HandleWork(Napi::Env env, const char* name, const Napi::CallbackInfo& info, Handle* handle)
-      : Work(env, name), handle_(handle), external_(Napi::Persistent(info[0].As<Napi::External<Handle>>())) {
+      : Work(env, name), handle_(handle), external_(Napi::Persistent(info[0].As<Napi::External<Handle>>())) {}
+
+ protected:
+  void Queued() override {
     handle_->inflight++;
   }
 
- protected:
   void OnOK() override {
-    Work::OnOK();
-    // Settle first, then close: a close waiting for this work resolves after the work's own promise.
-    if (--handle_->inflight == 0 && handle_->closing && (handle_->ckpt != nullptr || handle_->log != nullptr)) {
-      StartClose(Env(), handle_, external_.Value());
-    }
+    Finish([&] { Work::OnOK(); });
+  }
+  void OnError(const Napi::Error& error) override {
+    Finish([&] { Work::OnError(error); });
   }
 
   Handle* handle_;
   Napi::Reference<Napi::External<Handle>> external_;
+
+ private:
+  // Settles (Settle never throws), drops the count, then starts a close that waited for it. Settle
+  // first, then close: a close waiting for this work resolves after the work's own promise.
+  template <typename Fn>
+  void Finish(Fn&& settle) {
+    struct InflightGuard {  // the count drops however settle leaves
+      Handle* handle;
+      ~InflightGuard() {
+        handle->inflight--;
+      }
+    };
+    {
+      InflightGuard guard{handle_};
+      settle();
+    }
+    if (handle_->inflight != 0 || !handle_->closing || (handle_->ckpt == nullptr && handle_->log == nullptr)) return;
+    try {
+      StartClose(Env(), handle_, external_.Value());
+    } catch (const Napi::Error& error) {
+      // Only during teardown, in practice; the environment's cleanup hook then closes the handle.
+      std::vector<Napi::Promise::Deferred> waiters = std::move(handle_->close_waiters);
+      handle_->close_waiters.clear();
+      for (Napi::Promise::Deferred& waiter : waiters) {
+        Settle(waiter, [&](bool& resolve) -> Napi::Value {
+          resolve = false;
+          return error.Value();
+        });
+      }
+    }
+  }
 };
 
 class CloseWork : public Work {
  public:
   CloseWork(Napi::Env env, Handle* handle, Napi::External<Handle> external)
       : Work(env, "steadfast:close"), handle_(handle), external_(Napi::Persistent(external)) {
-    // Taken out of the handle now, so that nothing started from here on can reach them.
+    // Taken out of the handle now, before Execute can run, so that nothing started from here on can
+    // reach them.
     ckpt_ = handle->ckpt;
     log_ = handle->log;
     handle->ckpt = nullptr;
@@ -234,6 +319,12 @@ class CloseWork : public Work {
   }
 
  protected:
+  // A close that could not be queued (during teardown) gives them back for the cleanup hook to close.
+  void NotQueued() override {
+    handle_->ckpt = ckpt_;
+    handle_->log = log_;
+  }
+
   int Run() override {
     if (ckpt_ != nullptr) sf_ckpt_close(ckpt_);
     if (log_ != nullptr) sf_log_close(log_);
@@ -243,15 +334,15 @@ class CloseWork : public Work {
   void OnOK() override {
     std::vector<Napi::Promise::Deferred> waiters = std::move(handle_->close_waiters);
     handle_->close_waiters.clear();
-    for (Napi::Promise::Deferred& waiter : waiters) waiter.Resolve(Env().Undefined());
-    deferred_.Resolve(Env().Undefined());
+    for (Napi::Promise::Deferred& waiter : waiters) Settle(waiter, [&](bool&) { return Env().Undefined(); });
+    Settle(deferred_, [&](bool&) { return Env().Undefined(); });
   }
 
  private:
   Handle* handle_;
   Napi::Reference<Napi::External<Handle>> external_;
-  sf_ckpt_t* ckpt_;
-  sf_log_t* log_;
+  sf_ckpt_t* ckpt_ = nullptr;
+  sf_log_t* log_ = nullptr;
 };
 
 void StartClose(Napi::Env env, Handle* handle, Napi::External<Handle> external) {

@@ -25,6 +25,7 @@
 
 #include "steadfast/crc.h"
 #include "steadfast/store.h"
+#include "bytes.h"
 
 #define SF__HEADER_SIZE 64u
 #define SF__TRAILER_SIZE 32u
@@ -41,27 +42,6 @@
 
 static const uint8_t sf__magic[8] = {'S', 'F', 'C', 'K', 'P', 'T', '\r', '\n'};
 static const uint8_t sf__end_magic[8] = {'S', 'F', 'C', 'K', 'E', 'N', 'D', '\n'};
-
-/* ---- Little-endian fields ------------------------------------------------------------------------ */
-
-static uint16_t sf__get16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (p[1] << 8));
-}
-static uint32_t sf__get32(const uint8_t *p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static uint64_t sf__get64(const uint8_t *p) {
-  return (uint64_t)sf__get32(p) | ((uint64_t)sf__get32(p + 4) << 32);
-}
-static void sf__put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
-}
-static void sf__put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void sf__put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* ---- Errors -------------------------------------------------------------------------------------- */
 
@@ -729,9 +709,12 @@ static int sf__write_body(const sf_io_t *io, int fd, uint64_t generation, sf__bo
  * sync_dir 0 and fsyncs every directory once at its end, after pruning, so that one fsync covers both
  * the new name and the removal of old generations. After a failure before the rename the temporary file
  * is closed (never synced again) and unlinked, so the next attempt starts from a new file; *renamed
- * tells whether the final name was reached. */
+ * tells whether the final name was reached. With aside (a load's repair of a damaged copy), the file
+ * under the final name is first moved aside (<name>.corrupt[-N], listed in aside) once the new copy is
+ * durable in its temporary file, just before the rename: a damaged copy is never destroyed. */
+static int sf__move_aside(sf_ckpt_t *s, size_t d, sf__listing_t *l, const char *name, sf_store_error_t *err);
 static int sf__write_copy(sf_ckpt_t *s, size_t d, uint64_t generation, sf__body_t *body, int sync_dir, int *renamed,
-                          sf_store_error_t *err) {
+                          sf__listing_t *aside, sf_store_error_t *err) {
   const sf_io_t *io = s->io;
   const char *dir = s->dirs[d];
   char tmp[4096], final[4096], name[64];
@@ -773,6 +756,12 @@ static int sf__write_copy(sf_ckpt_t *s, size_t d, uint64_t generation, sf__body_
     io->unlink(io, tmp);
     return sf__fail(err, rc, tmp, -1, "close of generation %" PRIu64 " failed (%s)", generation,
                     sf_store_error_name(rc));
+  }
+  char final_name[64];
+  snprintf(final_name, sizeof final_name, "ckpt-%016" PRIx64 ".sfc", generation);
+  if (aside != NULL && (rc = sf__move_aside(s, d, aside, final_name, err)) < 0) {
+    io->unlink(io, tmp);
+    return rc;
   }
   /* rename(2) is atomic: a reader sees the old file or the whole new one, never a part. */
   rc = io->rename(io, tmp, final);
@@ -940,7 +929,7 @@ int sf_ckpt_save(sf_ckpt_t *s, const void *payload, size_t len, uint64_t lsn, ui
    * untouched, so any single failure leaves a loadable store. */
   for (size_t d = 0; d < s->dir_count; d++) {
     int renamed;
-    rc = sf__write_copy(s, d, gen, &b, 0, &renamed, err);
+    rc = sf__write_copy(s, d, gen, &b, 0, &renamed, NULL, err);
     if (rc < 0) {
       sf__rollback(s, d + (size_t)renamed, gen, err);
       goto done;
@@ -948,12 +937,20 @@ int sf_ckpt_save(sf_ckpt_t *s, const void *payload, size_t len, uint64_t lsn, ui
   }
   /* Every mirror holds the new generation under its final name, not yet durably. Old generations are
    * unlinked now, before each directory's one fsync; a failure to plan or unlink is reported after the
-   * fsyncs, since the new generation is then durable everywhere. */
+   * fsyncs, since the new generation is then durable everywhere.
+   *
+   * From here on the new generation is never taken back. Once a directory has been pruned, the new
+   * generation may be the only copy left in it, so unlinking it after a failed directory fsync could
+   * empty the store (with keep = 1 it would). A failed directory fsync therefore stops the pruning
+   * (no further directory loses an old generation), the remaining directories are still fsynced, and
+   * the first fsync error is returned with *generation set: the new generation is under its final name
+   * everywhere, durable in the directories whose fsync succeeded, and a load may return it. */
   int prune_rc = sf__plan_prune(s, lists, doomed, err);
   sf_store_error_t prune_err = {0};
   if (prune_rc < 0 && err) prune_err = *err;
+  int sync_rc = 0;
   for (size_t d = 0; d < s->dir_count; d++) {
-    for (size_t i = 0; i < lists[d].n && prune_rc == 0; i++) {
+    for (size_t i = 0; i < lists[d].n && prune_rc == 0 && sync_rc == 0; i++) {
       if (!doomed[d][i]) continue;
       char path[4096];
       int r = sf__path(path, sizeof path, s->dirs[d], lists[d].v[i].name);
@@ -965,18 +962,21 @@ int sf_ckpt_save(sf_ckpt_t *s, const void *payload, size_t len, uint64_t lsn, ui
       }
       sf__known_forget(s, d, lists[d].v[i].generation);
     }
-    rc = sf_io_fsync_dir(s->io, s->dirs[d]);
-    if (rc < 0) {
-      sf__fail(err, rc, s->dirs[d], -1, "fsync of the directory after writing generation %" PRIu64 " failed (%s)", gen,
-               sf_store_error_name(rc));
-      sf__rollback(s, s->dir_count, gen, err);
-      goto done;
-    }
+    int r = sf_io_fsync_dir(s->io, s->dirs[d]);
+    if (r < 0 && sync_rc == 0)
+      sync_rc = sf__fail(err, r, s->dirs[d], -1,
+                         "fsync of the directory after writing generation %" PRIu64
+                         " failed (%s); the new generation was kept, since it may be the only copy left",
+                         gen, sf_store_error_name(r));
   }
-  /* The generation is durable everywhere; a failure to prune is still reported. */
+  /* The generation is under its final name everywhere (and durable everywhere unless a directory fsync
+   * failed, which is reported first); a failure to prune is still reported. */
   if (generation) *generation = gen;
-  rc = prune_rc;
-  if (rc < 0 && err) *err = prune_err;
+  rc = sync_rc;
+  if (rc == 0) {
+    rc = prune_rc;
+    if (rc < 0 && err) *err = prune_err;
+  }
 done:
   s->last_crc_ns = b.crc_ns;
   free(buf);
@@ -1179,11 +1179,12 @@ int sf_ckpt_load(sf_ckpt_t *s, sf_ckpt_loaded_t *out, sf_store_error_t *err) {
     memset(&body, 0, sizeof body);
     body.image = image, body.total = image_len;
     int renamed;
-    rc = sf__write_copy(s, d, winner, &body, 1, &renamed, err);
+    rc = sf__write_copy(s, d, winner, &body, 1, &renamed, c->present ? &lists[d] : NULL, err);
     if (rc < 0) goto done;
     char name[64], path[4096];
     snprintf(name, sizeof name, "ckpt-%016" PRIx64 ".sfc", winner);
     sf__path(path, sizeof path, s->dirs[d], name);
+    if (c->present && (rc = sf__add_repair(out, SF_CKPT_MOVED_ASIDE, winner, path, problem)) < 0) goto nomem;
     rc = sf__add_repair(out, c->present ? SF_CKPT_REWROTE : SF_CKPT_RESTORED, winner, path, problem);
     if (rc < 0) goto nomem;
   }

@@ -157,7 +157,10 @@ int sf_io_read_all(const sf_io_t *io, int fd, void *buf, size_t len, off_t offse
   while (total < len) {
     ssize_t n = io->pread(io, fd, p + total, len - total, offset + (off_t)total);
     if (n == -EINTR) continue;
-    if (n < 0) return (int)n;
+    if (n < 0) {
+      if (got != NULL) *got = total;
+      return (int)n;
+    }
     if (n == 0) break; /* end of file */
     total += (size_t)n;
   }
@@ -226,6 +229,10 @@ const char *sf_store_error_name(int code) {
       {EOPNOTSUPP, "EOPNOTSUPP"},
       {EOVERFLOW, "EOVERFLOW"},
       {ESTALE, "ESTALE"},
+      {ENOSYS, "ENOSYS"},
+      {ETIMEDOUT, "ETIMEDOUT"},
+      {ENOLCK, "ENOLCK"},
+      {EREMOTEIO, "EREMOTEIO"},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (-names[i].value == code) return names[i].name;

@@ -38,6 +38,7 @@
 
 #include "steadfast/crc.h"
 #include "steadfast/store.h"
+#include "bytes.h"
 #include "log_internal.h"
 
 #define SF__PATH 4096
@@ -48,28 +49,6 @@
 #define SF__ZERO_CHUNK ((size_t)1 << 20) /* zeros written per pwrite when a segment is created */
 
 static const uint8_t sf__log_magic[8] = {'S', 'F', 'L', 'O', 'G', 'S', 'G', '\n'};
-
-/* ---- Little-endian fields ------------------------------------------------------------------------ */
-
-static uint16_t sf__get16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (p[1] << 8));
-}
-static uint32_t sf__get32(const uint8_t *p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static uint64_t sf__get64(const uint8_t *p) {
-  return (uint64_t)sf__get32(p) | ((uint64_t)sf__get32(p + 4) << 32);
-}
-static void sf__put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-static void sf__put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void sf__put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* Bytes a record of len payload bytes takes in a segment: header, payload, zero padding to 8. */
 static uint64_t sf__frame_size(uint64_t len) {
@@ -411,7 +390,9 @@ static int sf__read_file(const sf_io_t *io, const char *path, uint8_t **out, siz
   if (fd < 0) return fd;
   struct stat st;
   int rc = io->fstat(io, fd, &st);
-  if (rc == 0 && (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2)) rc = -EFBIG;
+  /* A segment is never larger than the format allows, so a larger file is damage (or not ours), and its
+   * size is never allocated. */
+  if (rc == 0 && (st.st_size < 0 || (uint64_t)st.st_size > SF__LOG_MAX_FILE)) rc = SF_ECORRUPT;
   uint8_t *buf = NULL;
   size_t got = 0;
   if (rc == 0) {
@@ -629,6 +610,7 @@ typedef struct sf__found_s {
   uint64_t name_lsn;
   uint64_t size;
   sf__log_scan_t scan;
+  uint8_t *bytes; /* the bytes scanned, kept for the last segment only (recovery rewrites its records) */
 } sf__found_t;
 
 static int sf__found_compare(const void *a, const void *b) {
@@ -636,8 +618,9 @@ static int sf__found_compare(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Lists dir and scans every segment in it, sorted by first LSN. */
-static int sf__scan_dir(const sf_io_t *io, const char *dir, sf__names_t *names, sf__found_t **found_out,
+/* Lists dir and scans every segment in it, sorted by first LSN. With keep_last, the last segment's
+ * bytes stay in its bytes field (the caller frees them). */
+static int sf__scan_dir(const sf_io_t *io, const char *dir, int keep_last, sf__names_t *names, sf__found_t **found_out,
                         size_t *count_out, sf_store_error_t *err) {
   *found_out = NULL;
   *count_out = 0;
@@ -659,11 +642,17 @@ static int sf__scan_dir(const sf_io_t *io, const char *dir, sf__names_t *names, 
     rc = sf__read_file(io, path, &bytes, &len);
     if (rc < 0) {
       free(found);
+      if (rc == SF_ECORRUPT)
+        return sf__error(err, rc, path, -1, 0, 0, "segment larger than any the format allows (%" PRIu64 " bytes)",
+                         (uint64_t)SF__LOG_MAX_FILE);
       return sf__error(err, rc, path, -1, 0, 0, "cannot read log segment (%s)", sf_store_error_name(rc));
     }
     found[i].size = len;
     sf__log_scan(bytes, len, &found[i].scan);
-    free(bytes);
+    if (keep_last && i + 1 == count)
+      found[i].bytes = bytes;
+    else
+      free(bytes);
     sf__log_scan_t *s = &found[i].scan;
     if (s->status == 0 && s->first_lsn != found[i].name_lsn) {
       sf__fmt(s->problem, sizeof s->problem,
@@ -820,6 +809,37 @@ static int sf__move_aside(sf_log_t *log, const char *path, sf_store_error_t *err
   return sf__error(err, -EEXIST, path, -1, 0, 0, "no free name to move a dropped segment aside");
 }
 
+/* Makes the last segment's records durable before the open reports them durable. They were read from
+ * the page cache, and a page cache can hold records that never reached the disk: after a failed
+ * writeback (a commit whose fdatasync failed) Linux marks the pages clean and keeps them, so no later
+ * fdatasync writes them, and after a crash of the process (not of the machine) nothing may have synced
+ * them yet. So the records [32, data_end) are written again from the buffer the scan checked, which
+ * dirties their pages, and, when this open cut a tail, so are the zeros over [data_end, cut_end); then one
+ * fdatasync through the new descriptor and one fsync of the directory (which also covers a segment whose
+ * creation-time directory fsync failed after its rename). A failure fails the open: that descriptor is
+ * never synced again. Earlier segments need none of this, since a commit fdatasyncs a segment before it
+ * writes into the next. */
+static int sf__rewrite_last(sf_log_t *log, const char *path, const uint8_t *bytes, uint64_t data_end, uint64_t cut_end,
+                            sf_store_error_t *err) {
+  const sf_io_t *io = log->io;
+  int rc = 0;
+  if (data_end > SF__LOG_HEADER_SIZE)
+    rc = sf_io_write_all(io, log->fd, bytes + SF__LOG_HEADER_SIZE, (size_t)(data_end - SF__LOG_HEADER_SIZE),
+                         SF__LOG_HEADER_SIZE);
+  if (rc == 0 && cut_end > data_end) {
+    uint8_t *zeros = calloc(1, (size_t)(cut_end - data_end));
+    rc = zeros == NULL ? -ENOMEM : sf_io_write_all(io, log->fd, zeros, (size_t)(cut_end - data_end), (off_t)data_end);
+    free(zeros);
+  }
+  if (rc == 0) rc = io->fdatasync(io, log->fd);
+  if (rc < 0)
+    return sf__error(err, rc, path, -1, 0, 0, "cannot make the last segment's records durable again (%s)",
+                     sf_store_error_name(rc));
+  if ((rc = sf_io_fsync_dir(io, log->dir)) < 0)
+    return sf__error(err, rc, log->dir, -1, 0, 0, "cannot fsync the log directory (%s)", sf_store_error_name(rc));
+  return 0;
+}
+
 /* Everything sf_log_open does after the lock is taken; on failure nothing has been changed on disk
  * unless the error says a repair step failed. */
 static int sf__recover(sf_log_t *log, int point_in_time, sf_log_recovery_t *rec, sf_store_error_t *err) {
@@ -829,7 +849,7 @@ static int sf__recover(sf_log_t *log, int point_in_time, sf_log_recovery_t *rec,
   size_t count = 0;
   char path[SF__PATH];
   int dir_changed = 0;
-  int rc = sf__scan_dir(io, log->dir, &names, &found, &count, err);
+  int rc = sf__scan_dir(io, log->dir, 1, &names, &found, &count, err);
   if (rc < 0) goto done;
 
   /* A file we cannot read as a segment of this version stops the open whatever the options: it may
@@ -903,6 +923,22 @@ static int sf__recover(sf_log_t *log, int point_in_time, sf_log_recovery_t *rec,
     sf__found_t *last = &found[keep - 1];
     sf__log_scan_t *s = &last->scan;
     sf__segment_path(path, log->dir, last->name_lsn, "");
+    uint64_t cut_end = 0;
+    if (last->bytes == NULL) {
+      /* Point-in-time recovery dropped whole segments, so the last one kept was not the last scanned:
+       * read it again, and rely on it only if it still scans to the same records. */
+      size_t len;
+      sf__log_scan_t again;
+      if ((rc = sf__read_file(io, path, &last->bytes, &len)) < 0) {
+        rc = sf__error(err, rc, path, -1, 0, 0, "cannot read log segment (%s)", sf_store_error_name(rc));
+        goto done;
+      }
+      sf__log_scan(last->bytes, len, &again);
+      if (again.status != 0 || again.data_end != s->data_end || again.last_lsn != s->last_lsn) {
+        rc = sf__error(err, SF_ECORRUPT, path, (int64_t)s->data_end, 0, 0, "segment changed while the log was opened");
+        goto done;
+      }
+    }
     if (keep < count || s->end != SF__LOG_END_CLEAN) {
       /* The cut segment (point-in-time) or a torn tail: everything from data_end to the last nonzero
        * byte goes to a side file. A point-in-time cut of a segment with a clean end cuts nothing. */
@@ -911,6 +947,7 @@ static int sf__recover(sf_log_t *log, int point_in_time, sf_log_recovery_t *rec,
         char side[SF__PATH];
         rc = sf__cut_segment(log, path, torn ? "torn" : "dropped", s->data_end, s->tail_end, side, err);
         if (rc < 0) goto done;
+        cut_end = s->tail_end;
         if (torn) {
           rec->torn_bytes = s->tail_end - s->data_end;
           sf__fmt(rec->torn_path, sizeof rec->torn_path, "%s", side);
@@ -934,6 +971,7 @@ static int sf__recover(sf_log_t *log, int point_in_time, sf_log_recovery_t *rec,
     }
     log->active_size = (uint64_t)st.st_size;
     log->active_salt = s->salt;
+    if ((rc = sf__rewrite_last(log, path, last->bytes, s->data_end, cut_end, err)) < 0) goto done;
   } else {
     /* An empty directory: the log starts at LSN 1. */
     if ((rc = sf__create_segment(log, 1, log->segment_size, &log->fd, &log->active_salt, err)) < 0) goto done;
@@ -955,6 +993,7 @@ static int sf__recover(sf_log_t *log, int point_in_time, sf_log_recovery_t *rec,
 oom:
   rc = sf__error(err, -ENOMEM, log->dir, -1, 0, 0, "out of memory");
 done:
+  for (size_t i = 0; i < count; i++) free(found[i].bytes);
   free(found);
   sf__names_free(&names);
   return rc;
@@ -986,8 +1025,8 @@ int sf_log_open(const sf_log_options_t *options, sf_log_t **out, sf_log_recovery
   if (strlen(options->dir) + SF__NAME_ROOM >= SF__PATH)
     return sf__error(err, -ENAMETOOLONG, options->dir, -1, 0, 0, "log directory path is too long");
   uint64_t segment_size = options->segment_size ? options->segment_size : SF__LOG_DEFAULT_SEGMENT;
-  if (segment_size < SF__LOG_MIN_SEGMENT || segment_size > ((uint64_t)1 << 40))
-    return sf__error(err, -EINVAL, options->dir, -1, 0, 0, "segment size must be between %u bytes and 1 TiB",
+  if (segment_size < SF__LOG_MIN_SEGMENT || segment_size > SF__LOG_MAX_SEGMENT)
+    return sf__error(err, -EINVAL, options->dir, -1, 0, 0, "segment size must be between %u bytes and 1 GiB",
                      SF__LOG_MIN_SEGMENT);
 
   sf_log_t *log = calloc(1, sizeof *log);
@@ -1438,7 +1477,7 @@ int sf_log_inspect(const char *dir, const sf_io_t *io, sf_log_segment_t **segmen
   sf__names_t names = {0};
   sf__found_t *found = NULL;
   size_t n = 0;
-  int rc = sf__scan_dir(io, dir, &names, &found, &n, err);
+  int rc = sf__scan_dir(io, dir, 0, &names, &found, &n, err);
   sf__names_free(&names);
   if (rc < 0) return rc;
   sf_log_segment_t *out = calloc(n ? n : 1, sizeof *out);

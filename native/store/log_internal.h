@@ -14,6 +14,15 @@
 #define SF__LOG_MAX_RECORD (256u << 20)
 #define SF__LOG_DEFAULT_SEGMENT ((uint64_t)16 << 20)
 #define SF__LOG_MIN_SEGMENT 128u
+/* The largest segment_size an open accepts. */
+#define SF__LOG_MAX_SEGMENT ((uint64_t)1 << 30)
+/* The largest segment file the format allows: a segment of the largest size, or one holding a single
+ * record of the largest size (header, frame, payload), whichever is larger. Recovery refuses a larger
+ * file as SF_ECORRUPT instead of allocating its size. */
+#define SF__LOG_MAX_FILE                                                                         \
+  (SF__LOG_MAX_SEGMENT > SF__LOG_HEADER_SIZE + SF__LOG_FRAME_SIZE + (uint64_t)SF__LOG_MAX_RECORD \
+       ? SF__LOG_MAX_SEGMENT                                                                     \
+       : SF__LOG_HEADER_SIZE + SF__LOG_FRAME_SIZE + (uint64_t)SF__LOG_MAX_RECORD)
 /* Record flags bits 0..23: the record's position in its commit (its LSN minus the LSN of the commit's
  * first record), so any whole frame names where its commit began. Bits 24..31 are reserved: written as
  * 0, ignored by readers. */

@@ -328,7 +328,10 @@ export class CheckpointStore<T = Buffer> {
 
   /**
    * Checks every file and that every generation has a copy in every mirror, and reports what is wrong.
-   * Changes nothing: {@link load} repairs.
+   * Changes nothing: {@link load} repairs. A generation missing from one mirror is a problem here: this
+   * handle holds the locks and runs verify after its own saves, so no save can be half-way through its
+   * mirrors. (`steadfast checkpoint verify`, which looks at a store from outside while its owner may be
+   * saving, reports the same thing as a warning and exits 0.)
    */
   async verify(): Promise<CheckpointVerifyReport> {
     const files = await this.list();

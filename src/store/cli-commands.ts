@@ -25,13 +25,19 @@ export const STORE_USAGE = `  checkpoint inspect DIR... [--json]
                     one line per problem found, then a verdict
 
   inspect and verify read only and take no lock, so they work on a store in use. They exit 0 when
-  everything checked out, 1 when something is wrong or a directory cannot be read, 2 on a usage error.`;
+  everything checked out, 1 when something is wrong or a directory cannot be read, 2 on a usage error.
+  What a store in use shows mid-write is not wrong: a generation missing from one mirror is a warning,
+  a torn tail in the log's last segment a note; both exit 0.`;
 
 /** A command line the store commands accept. */
 export interface StoreCommand {
+  /** `steadfast checkpoint ...` or `steadfast log ...`. */
   area: 'checkpoint' | 'log';
+  /** `inspect` reports every file; `verify` reports only what is wrong, then a verdict. */
   action: 'inspect' | 'verify';
+  /** The directories named: a store's mirror directories, or exactly one log directory. */
   dirs: string[];
+  /** `--json`: print the report ({@link CheckpointReport} or {@link LogReport}) as JSON instead of text. */
   json: boolean;
 }
 
@@ -60,20 +66,31 @@ export function parseStoreCommand(area: 'checkpoint' | 'log', args: string[]): S
 
 /** Something wrong with one file, or with the files together (`scope: 'store'`). */
 export interface StoreProblem {
+  /** `'file'`: the problem is in the file at `path`; `'store'`: between files (`path` names the one it shows in). */
   scope: 'file' | 'store';
+  /** The file with the problem. */
   path: string;
+  /** A store error code, as {@link StoreError} has: `'SF_CORRUPT'`, `'SF_FORMAT'`, `'SF_VERSION'`, `'SF_EMPTY'`, `'EIO'`... */
   code: string;
+  /** What is wrong, in words. */
   problem: string;
+  /** Byte offset of the problem in the file; null when it has none. */
   offset: number | null;
+  /** Checkpoint problems: the generation of the file, when known. */
   generation?: number;
+  /** Log problems: the first LSN that is not readable because of it. */
   lsnFirst?: number;
+  /** Log problems: the last LSN not readable, when the range is known. */
   lsnLast?: number;
 }
 
 /** What `steadfast checkpoint inspect|verify --json` prints. */
 export interface CheckpointReport {
+  /** The command that made the report: `'checkpoint inspect'` or `'checkpoint verify'`. */
   command: string;
+  /** True when `problems` is empty (warnings and notes do not count); the command then exits 0. */
   ok: boolean;
+  /** The mirror directories, as given. */
   dirs: string[];
   /** The newest generation with a whole, valid copy (what a load returns), null when there is none. */
   newestValidGeneration: number | null;
@@ -197,17 +214,26 @@ export function formatCheckpointVerify(r: CheckpointReport): string {
 
 /** What `steadfast log inspect|verify --json` prints. */
 export interface LogReport {
+  /** The command that made the report: `'log inspect'` or `'log verify'`. */
   command: string;
+  /** True when `problems` is empty; the command then exits 0. */
   ok: boolean;
+  /** The log's directory, as given. */
   dir: string;
-  /** First and last readable LSN over all segments (0 when there is none), and the records between. */
+  /** First readable LSN over all segments (0 when there is none). */
   firstLsn: number;
+  /** Last readable LSN over all segments (0 when there is none). */
   lastLsn: number;
+  /** Readable records over all segments. */
   records: number;
+  /** Every segment, in LSN order, as inspectLog reports it (a torn tail shows in its segment's `problem`). */
   segments: LogSegment[];
   /** Damaged segments and LSN ranges missing between segments. Any of them makes ok false. */
   problems: StoreProblem[];
-  /** Side files of earlier recoveries and temporary files. */
+  /**
+   * A torn tail in the last segment (a commit caught half-written in a live log, or a crash; the next
+   * open cuts it), side files of earlier recoveries, and temporary files. None of them makes ok false.
+   */
   notes: string[];
 }
 
@@ -215,8 +241,16 @@ export interface LogReport {
 export function logReport(command: string, dir: string, segments: LogSegment[], listing: string[]): LogReport {
   const sorted = [...segments].sort((a, b) => a.firstLsn - b.firstLsn || a.path.localeCompare(b.path));
   const problems: StoreProblem[] = [];
+  const notes: string[] = [];
   for (const [i, s] of sorted.entries()) {
-    if (!s.ok || s.problem) {
+    if (i === sorted.length - 1 && isTornTail(s)) {
+      // The last segment of a live log ends in a torn tail whenever a commit is caught half-written,
+      // and recovery cuts a torn tail without losing an acknowledged record: not a problem.
+      notes.push(
+        `${s.path}: ${describeProblem(s.code, s.problem, s.problemOffset)}: a commit in progress, or a crash; ` +
+          `the next open cuts it`,
+      );
+    } else if (!s.ok || s.problem) {
       problems.push({
         scope: 'file',
         path: s.path,
@@ -253,7 +287,6 @@ export function logReport(command: string, dir: string, segments: LogSegment[], 
     }
   }
   const withRecords = sorted.filter((s) => s.records > 0);
-  const notes: string[] = [];
   const torn = listing.filter((n) => /^log-.*\.sfl\.torn-\d+$/.test(n));
   const aside = listing.filter((n) => /^log-.*\.corrupt(-\d+)?$/.test(n));
   const temporary = listing.filter((n) => /^log-.*\.sfl\.tmp$/.test(n));
@@ -271,6 +304,12 @@ export function logReport(command: string, dir: string, segments: LogSegment[], 
     problems,
     notes,
   };
+}
+
+/** A segment whose only problem is a torn tail: a last record cut short, with nothing valid after it. */
+function isTornTail(s: LogSegment): boolean {
+  // inspectLog reports a torn tail with its problem text; the code is SF_CORRUPT or none.
+  return s.problem !== null && /torn tail/i.test(s.problem) && (s.code === null || s.code === 'SF_CORRUPT');
 }
 
 function logSummary(r: LogReport): string {

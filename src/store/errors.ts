@@ -58,6 +58,13 @@ export class StoreError extends SteadfastError implements StoreErrorDetails {
   declare readonly pid?: number;
   declare readonly errno?: number;
 
+  /**
+   * The store creates these itself (from the binding's coded errors); construct one to make a test
+   * double or to wrap a store failure of your own in the same shape.
+   * @param code the stable code, e.g. `'SF_CORRUPT'` or `'EIO'`.
+   * @param message what failed, in words (the store's messages end with the path concerned).
+   * @param details the details that apply; the others stay absent from the error rather than undefined.
+   */
   constructor(code: StoreErrorCode, message: string, details: StoreErrorDetails = {}) {
     super(code, message);
     this.name = 'StoreError';

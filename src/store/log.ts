@@ -24,7 +24,7 @@ import {
 export interface AppendLogOptions {
   /** The log's directory; it must exist. An empty directory gets a new log. */
   dir: string;
-  /** Bytes per segment file: an integer >= 4096, default 16 MiB. A larger record gets a segment of its own. */
+  /** Bytes per segment file: an integer from 4096 to 1 GiB, default 16 MiB. A larger record gets a segment of its own. */
   segmentSize?: number;
   /**
    * What to do with a corrupt record followed by valid ones: false (default) refuses to open with
@@ -48,8 +48,9 @@ export interface LogRecovery {
   tornPath: string | null;
   /** Point-in-time recovery: valid records dropped after the corruption. */
   droppedRecords: number;
-  /** Point-in-time recovery: the LSN range dropped, from the damaged record on (0 when none). */
+  /** Point-in-time recovery: the first LSN dropped, the damaged record's (0 when none). */
   droppedFirstLsn: number;
+  /** Point-in-time recovery: the last LSN dropped, the last valid record after the damage (0 when none). */
   droppedLastLsn: number;
   /** Point-in-time recovery: the segment where the corruption was found, or null. */
   corruptPath: string | null;
@@ -103,7 +104,7 @@ export interface AppendOptions {
 
 /** Options of {@link AppendLog.replay}. */
 export interface ReplayOptions {
-  /** Checked before each batch of records is read: the iteration throws an AbortError once it is aborted. */
+  /** Checked before each record is yielded: the iteration throws an AbortError once it is aborted. */
   signal?: AbortSignal;
 }
 
@@ -125,6 +126,7 @@ interface LogBinding {
 const nativeLog = binding as unknown as LogBinding;
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024; // the format's limit (docs/format.md)
 const MAX_RECORD = 256 * 1024 * 1024;
 const READ_BATCH = 1024 * 1024;
 
@@ -179,6 +181,14 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
+/** An append called while a truncateBefore ran (or while earlier such appends still waited). */
+interface DeferredAppend {
+  bytes: Uint8Array;
+  signal: AbortSignal | undefined;
+  resolve(lsn: number | Promise<number>): void;
+  reject(err: unknown): void;
+}
+
 function toBytes(data: unknown): Uint8Array {
   let bytes: Uint8Array;
   if (isUint8Array(data)) bytes = data;
@@ -208,6 +218,10 @@ export class AppendLog {
   private commit: Promise<void> | null = null; // the commit running, if any
   private scheduled = false; // a startCommit is queued as a microtask
   private closing: Promise<void> | null = null;
+  // Appends called while an exclusive operation waited or ran, in call order. While any wait, later
+  // appends wait behind them too, so that LSNs stay in call order.
+  private deferred: DeferredAppend[] = [];
+  private draining: Promise<void> | null = null; // queues the deferred appends once the gate opens
 
   private constructor(handle: NativeHandle, recovery: LogRecovery) {
     this.handle = handle;
@@ -231,7 +245,7 @@ export class AppendLog {
     if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
     const dir = checkPath(options.dir, 'options.dir');
     const segmentSize =
-      options.segmentSize === undefined ? DEFAULT_SEGMENT_SIZE : checkInteger(options.segmentSize, 'options.segmentSize', 4096);
+      options.segmentSize === undefined ? DEFAULT_SEGMENT_SIZE : checkInteger(options.segmentSize, 'options.segmentSize', 4096, MAX_SEGMENT_SIZE);
     const pointInTime = options.pointInTime ?? false;
     if (typeof pointInTime !== 'boolean') throw invalidArgType('options.pointInTime', 'of type boolean', pointInTime);
     throwIfAborted(checkSignal(signal));
@@ -257,19 +271,47 @@ export class AppendLog {
       signal = checkSignal(checkOptions<AppendOptions>(options).signal, 'options.signal');
       throwIfAborted(signal);
       if (this.closing) throw closedError('log');
-      if (this.gate.blocked) return this.appendAfterGate(bytes, signal);
+      if (this.gate.blocked || this.deferred.length > 0) return this.appendAfterGate(bytes, signal);
       return this.queue(bytes);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** append() while truncateBefore runs: whether append may run beside it is not part of the C contract. */
-  private async appendAfterGate(bytes: Uint8Array, signal: AbortSignal | undefined): Promise<number> {
-    await this.gate.shared(async () => undefined);
-    throwIfAborted(signal);
-    if (this.closing) throw closedError('log');
-    return this.queue(bytes);
+  /**
+   * append() while truncateBefore runs (whether append may run beside it is not part of the C contract),
+   * or while appends that did still wait: it waits in line behind them.
+   */
+  private appendAfterGate(bytes: Uint8Array, signal: AbortSignal | undefined): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.deferred.push({ bytes, signal, resolve, reject });
+      this.draining ??= this.drainDeferred();
+    });
+  }
+
+  /**
+   * Waits for the exclusive operations asked for so far, then queues every deferred append in call
+   * order, in one synchronous pass so that no other append can come between them. An append accepted
+   * before close() was called is queued even if close() has been called since: close waits for it.
+   */
+  private async drainDeferred(): Promise<void> {
+    try {
+      while (this.deferred.length > 0) {
+        await this.gate.shared(async () => undefined);
+        const batch = this.deferred;
+        this.deferred = [];
+        for (const append of batch) {
+          try {
+            throwIfAborted(append.signal);
+            append.resolve(this.queue(append.bytes));
+          } catch (err) {
+            append.reject(err);
+          }
+        }
+      }
+    } finally {
+      this.draining = null;
+    }
   }
 
   /** Frames the record into the C queue (no I/O) and returns the promise its commit settles. */
@@ -313,14 +355,17 @@ export class AppendLog {
   }
 
   /**
-   * Waits until every record appended so far is committed (their promises settle) and running reads
-   * end, then closes the log. Later calls reject with `SF_CLOSED`; closing again returns the same promise.
+   * Waits until every record appended so far is committed (their promises settle, including appends
+   * still waiting behind a truncateBefore) and running reads end, then closes the log. Later calls
+   * reject with `SF_CLOSED`; closing again returns the same promise.
    */
   close(): Promise<void> {
     if (!this.closing) {
       this.closing = (async () => {
         // A commit may be scheduled and not started yet: waiting one tick lets it start.
-        while (this.commit || this.waiters.length > 0) await (this.commit ?? Promise.resolve());
+        while (this.commit || this.waiters.length > 0 || this.deferred.length > 0 || this.draining) {
+          await (this.commit ?? this.draining ?? Promise.resolve());
+        }
         await this.gate.exclusive(() => native(() => nativeLog.logClose(this.handle)));
       })();
     }
@@ -336,6 +381,7 @@ export class AppendLog {
       if (batch.length === 0) return;
       for (const [lsn, data] of batch) {
         if (lsn > end) return;
+        throwIfAborted(signal);
         yield { lsn, data };
       }
       next = batch[batch.length - 1][0] + 1;

@@ -269,7 +269,8 @@ typedef struct fault_s {
   int no_fallocate; /* fallocate returns -EOPNOTSUPP, as on a filesystem without it */
   int fast;         /* syncs succeed without reaching the disk (bulk tests that do not test durability) */
   long fdatasyncs, fsyncs;
-  int violations; /* syncs issued on a descriptor after a write or sync on it failed */
+  long fail_fsync_at; /* fail this fsync (1-based, counted while armed) with fail_code; 0: none */
+  int violations;     /* syncs issued on a descriptor after a write or sync on it failed */
   char failed_fd[4096];
   const char *unreadable; /* pread fails with -EIO on files whose path ends with this */
   const char *plant_link; /* the next temporary file is created (holding "stale") just before the store's
@@ -337,6 +338,7 @@ static int f_sync(fault_t *f, int fd, int data) {
   if (fd >= 0 && fd < 4096 && f->failed_fd[fd]) f->violations++;
   if (f->armed) data ? f->fdatasyncs++ : f->fsyncs++;
   int rc = inject(f);
+  if (rc == 0 && f->armed && !data && f->fsyncs == f->fail_fsync_at) rc = f->fail_code;
   if (rc == 0 && !f->fast) rc = data ? real()->fdatasync(real(), fd) : real()->fsync(real(), fd);
   if (rc) mark_failed(f, fd);
   return rc;
@@ -740,6 +742,66 @@ static void test_a_failed_io_call_fails_the_save_and_keeps_the_previous_generati
   fault_sweep(2, -EIO, (600u << 10) + 9);
 }
 
+/* A save unlinks the generations it prunes before each directory's one fsync. If that fsync fails, the
+ * new generation may be the only copy left in the directory, so the save must not take it back: with
+ * keep = 1 that would leave nothing to load. */
+static void test_a_failed_directory_fsync_after_pruning_never_empties_the_store(void) {
+  static const struct {
+    size_t mirrors;
+    uint32_t keep;
+  } cases[] = {{1, 1}, {2, 1}, {2, 2}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    size_t mirrors = cases[c].mirrors;
+    uint32_t keep = cases[c].keep;
+    for (long victim = 1; victim <= (long)mirrors; victim++) {
+      mirrors_t m;
+      make_mirrors(&m, mirrors);
+      fault_t f;
+      fault_init(&f);
+      sf_ckpt_t *s = open_store(&m, keep, &f.io);
+      uint8_t *p[4];
+      for (uint32_t i = 1; i <= keep + 1; i++) p[i] = make_payload(CS + 3, i);
+      for (uint32_t i = 1; i <= keep; i++) save(s, p[i], CS + 3, i);
+      /* The next save prunes generation 1; the directory fsync of mirror `victim` fails. */
+      fault_arm(&f, 0, -EIO);
+      f.fail_fsync_at = victim;
+      uint64_t gen = 0;
+      sf_store_error_t e = {0};
+      int rc = sf_ckpt_save(s, p[keep + 1], CS + 3, keep + 1, &gen, &e);
+      f.armed = 0;
+      EXPECT(rc == -EIO && e.code == -EIO, "%zu mirrors, keep %u, fsync %ld: save returned %s (%s)", mirrors, keep,
+             victim, sf_store_error_name(rc), e.message);
+      EXPECT(strcmp(e.path, m.dir[victim - 1]) == 0, "error names %s, want the directory %s", e.path,
+             m.dir[victim - 1]);
+      EXPECT(gen == keep + 1, "*generation is %" PRIu64 ", want %u (the new generation was kept)", gen, keep + 1);
+      EXPECT(f.fsyncs == (long)mirrors, "%ld directory fsyncs for %zu mirrors (the rest still fsynced)", f.fsyncs,
+             mirrors);
+      EXPECT(f.violations == 0, "a descriptor was synced after a failed write or sync");
+      for (size_t d = 0; d < mirrors; d++) {
+        char path[4096];
+        ckpt_path(path, sizeof path, m.dir[d], keep + 1);
+        EXPECT(exists(path), "mirror %zu lost the new generation", d);
+      }
+      sf_ckpt_loaded_t l;
+      rc = sf_ckpt_load(s, &l, &e);
+      EXPECT_RC(rc, 0, e);
+      EXPECT(l.generation == keep + 1 || l.generation == keep, "loaded generation %" PRIu64 " (0 means empty)",
+             l.generation);
+      if (l.generation >= 1)
+        EXPECT(payload_is(&l, p[l.generation], CS + 3), "generation %" PRIu64 " payload differs", l.generation);
+      sf_ckpt_loaded_free(&l);
+      sf_ckpt_close(s);
+      /* A new handle (as after a restart) finds it too. */
+      s = open_store(&m, keep, NULL);
+      rc = sf_ckpt_load(s, &l, &e);
+      EXPECT(rc == 0 && l.generation == keep + 1, "reopened: loaded generation %" PRIu64, l.generation);
+      sf_ckpt_loaded_free(&l);
+      sf_ckpt_close(s);
+      for (uint32_t i = 1; i <= keep + 1; i++) free(p[i]);
+    }
+  }
+}
+
 static void test_eintr_on_any_write_is_retried(void) {
   /* One write per mirror for a small file; for a large one the first mirror's groups, header and
    * trailer, and the second mirror's three writes. */
@@ -989,10 +1051,14 @@ static void trial(scene_t *sc, size_t victim, const uint8_t *bad, size_t bad_len
   int rc = sf_ckpt_load(sc->s, &l, &e);
   t->tried++;
   if (sc->m.n > 1) {
+    /* The damaged copy is moved aside (never destroyed), then the good one is renamed into place. */
     int detected = rc == 0 && l.generation == 2 && payload_is(&l, sc->p2, sc->len2) && !l.fell_back &&
-                   l.repair_count == 1 && l.repairs[0].action == SF_CKPT_REWROTE && l.repairs[0].generation == 2 &&
-                   strcmp(l.repairs[0].path, path) == 0 && l.repairs[0].problem[0] != '\0';
-    int repaired = 1;
+                   l.repair_count == 2 && l.repairs[0].action == SF_CKPT_MOVED_ASIDE &&
+                   l.repairs[1].action == SF_CKPT_REWROTE && l.repairs[1].generation == 2 &&
+                   strcmp(l.repairs[1].path, path) == 0 && l.repairs[1].problem[0] != '\0';
+    char aside[700];
+    snprintf(aside, sizeof aside, "%s.corrupt", path);
+    int repaired = file_is(aside, bad, bad_len);
     for (size_t d = 0; d < sc->m.n; d++) {
       ckpt_path(path, sizeof path, sc->m.dir[d], 2);
       repaired &= file_is(path, sc->f2, sc->flen2);
@@ -1113,9 +1179,11 @@ static void test_two_copies_with_different_bad_chunks_are_pieced_together(void) 
     EXPECT_RC(rc, 0, e);
     EXPECT(l.generation == 2 && payload_is(&l, sc.p2, sc.len2) && l.chunks_pieced == 1 && !l.fell_back,
            "%zu mirrors: generation %" PRIu64 ", pieced %d", mirrors, l.generation, l.chunks_pieced);
-    EXPECT(l.repair_count == mirrors, "%zu repairs", l.repair_count);
+    EXPECT(l.repair_count == 2 * mirrors, "%zu repairs (each damaged copy moved aside, then rewritten)",
+           l.repair_count);
     for (size_t i = 0; i < l.repair_count; i++)
-      EXPECT(l.repairs[i].action == SF_CKPT_REWROTE && strstr(l.repairs[i].problem, "chunk") != NULL,
+      EXPECT(l.repairs[i].action == (i % 2 ? SF_CKPT_REWROTE : SF_CKPT_MOVED_ASIDE) &&
+                 strstr(l.repairs[i].problem, "chunk") != NULL,
              "repair %zu: action %d, problem \"%s\"", i, (int)l.repairs[i].action, l.repairs[i].problem);
     for (size_t d = 0; d < mirrors; d++) {
       char path[600];
@@ -1205,11 +1273,14 @@ static void test_an_unreadable_copy_is_rewritten_from_a_good_one(void) {
   int rc = sf_ckpt_load(s, &l, &e);
   f.unreadable = NULL;
   EXPECT_RC(rc, 0, e);
-  EXPECT(l.generation == 2 && payload_is(&l, (const uint8_t *)"two", 3) && l.repair_count == 1 &&
-             l.repairs[0].action == SF_CKPT_REWROTE && strcmp(l.repairs[0].path, path) == 0 &&
-             strstr(l.repairs[0].problem, "EIO") != NULL,
+  EXPECT(l.generation == 2 && payload_is(&l, (const uint8_t *)"two", 3) && l.repair_count == 2 &&
+             l.repairs[0].action == SF_CKPT_MOVED_ASIDE && l.repairs[1].action == SF_CKPT_REWROTE &&
+             strcmp(l.repairs[1].path, path) == 0 && strstr(l.repairs[1].problem, "EIO") != NULL,
          "generation %" PRIu64 ", %zu repairs, \"%s\"", l.generation, l.repair_count,
          l.repair_count ? l.repairs[0].problem : "");
+  char aside[700];
+  snprintf(aside, sizeof aside, "%s.corrupt", path);
+  EXPECT(exists(aside), "the unreadable copy was moved aside, not destroyed");
   sf_ckpt_loaded_free(&l);
   sf_ckpt_close(s);
 }
@@ -1630,6 +1701,8 @@ int main(int argc, char **argv) {
   run("a newer minor version with unknown flags is readable", test_a_newer_minor_version_with_flags_is_readable);
   run("a failed write, sync, fallocate or rename fails the save and keeps the previous generation",
       test_a_failed_io_call_fails_the_save_and_keeps_the_previous_generation);
+  run("a failed directory fsync after pruning keeps the new generation, so the store is never empty",
+      test_a_failed_directory_fsync_after_pruning_never_empties_the_store);
   run("EINTR on any write is retried", test_eintr_on_any_write_is_retried);
   run("short writes of 1..7 bytes still write the whole file",
       test_short_writes_of_one_to_seven_bytes_still_write_the_whole_file);

@@ -520,7 +520,11 @@ typedef struct fault_s {
   unsigned char poisoned[4096]; /* descriptors a failure was injected on, until closed */
   int violations;               /* fsync or fdatasync on a poisoned descriptor */
   long syncs;                   /* fdatasync calls (atomic) */
-  long sync_delay_ns;           /* models a disk's flush latency */
+  long dir_syncs;               /* fsync calls (the log fsyncs only directories) */
+  long pwrites;                 /* pwrite calls */
+  off_t last_pwrite_off;        /* where the last pwrite wrote */
+  size_t last_pwrite_len;
+  long sync_delay_ns; /* models a disk's flush latency */
 } fault_t;
 
 static fault_t *F(const sf_io_t *io) {
@@ -545,6 +549,9 @@ static int is_poisoned(fault_t *f, int fd) {
 
 static ssize_t f_pwrite(const sf_io_t *io, int fd, const void *buf, size_t len, off_t off) {
   fault_t *f = F(io);
+  f->pwrites++;
+  f->last_pwrite_off = off;
+  f->last_pwrite_len = len;
   if (f->op == OP_PWRITE && f->mode == MODE_SHORT && f->countdown > 0)
     return D()->pwrite(D(), fd, buf, len > 13 ? 13 : len, off);
   if (trip(f, OP_PWRITE)) {
@@ -571,6 +578,7 @@ static int f_fdatasync(const sf_io_t *io, int fd) {
 }
 static int f_fsync(const sf_io_t *io, int fd) {
   fault_t *f = F(io);
+  f->dir_syncs++;
   if (is_poisoned(f, fd)) f->violations++;
   if (trip(f, OP_FSYNC)) {
     poison(f, fd);
@@ -817,6 +825,85 @@ static void fault_scenario(const char *label, int op, int mode, int error, int n
   rc = commit(log, &durable);
   expect(rc == 0 && durable == rec.last_lsn + 1, "%s: the reopened log takes new records", label);
   sf_log_close(log);
+}
+
+/* After a failed fdatasync, Linux may keep the unwritten pages in the page cache marked clean: a reopened
+ * log reads its records back, but no later fdatasync would write them. So an open writes the last
+ * segment's records again and syncs them (and the directory) before it reports them durable. */
+static void test_reopen_after_a_failed_commit_makes_the_tail_durable_again(void) {
+  current = "reopening after a failed commit rewrites and syncs the last segment before reporting its records";
+  char dir[512];
+  fresh_dir(dir, "reopen-after-failed-sync");
+  fault_t f;
+  fault_init(&f);
+  sf_log_t *log;
+  int rc = open_log(&log, dir, 4096, 0, &f.io, NULL, NULL);
+  if (rc != 0) return expect(0, "open");
+  uint64_t durable = 0;
+  append_record(log, 1, 100);
+  expect(commit(log, &durable) == 0 && durable == 1, "commit 1 is acknowledged");
+  append_record(log, 2, 200);
+  f.op = OP_FDATASYNC, f.error = -EIO, f.countdown = 1;
+  rc = commit(log, &durable);
+  expect(rc == -EIO && f.fired, "commit 2's fdatasync fails with EIO (%s)", sf_store_error_name(rc));
+  sf_log_close(log);
+
+  fault_t counting;
+  fault_init(&counting);
+  sf_log_recovery_t rec;
+  rc = open_log(&log, dir, 4096, 0, &counting.io, &rec, NULL);
+  expect(rc == 0, "reopen: %s", sf_store_error_name(rc));
+  if (rc != 0) return;
+  size_t frames = frame_size(expected_len[1]) + frame_size(expected_len[2]);
+  expect(counting.syncs == 1, "open fdatasyncs the last segment once (%ld)", counting.syncs);
+  expect(counting.dir_syncs >= 1, "open fsyncs the directory (%ld)", counting.dir_syncs);
+  expect(counting.last_pwrite_off == 32 && counting.last_pwrite_len == frames,
+         "open rewrote the records [32, %zu) (last wrote %zu bytes at %lld)", 32 + frames, counting.last_pwrite_len,
+         (long long)counting.last_pwrite_off);
+  expect(counting.violations == 0, "no sync on a failed descriptor");
+  expect(rec.last_lsn == 2 && rec.torn_bytes == 0, "both records recovered (last %" PRIu64 ")", rec.last_lsn);
+  collect_t c;
+  rc = read_all(log, 1, &c);
+  expect(rc == 0 && c.count == 2 && c.bad == 0, "records 1 and 2 read back intact (%" PRIu64 ")", c.count);
+  append_record(log, 3, 50);
+  expect(commit(log, &durable) == 0 && durable == 3, "the reopened log takes new records");
+  sf_log_close(log);
+
+  /* The open fails, and reports nothing durable, when that rewrite cannot be synced. */
+  fault_t failing;
+  fault_init(&failing);
+  failing.op = OP_FDATASYNC, failing.error = -EIO, failing.countdown = 1;
+  sf_store_error_t err;
+  log = NULL;
+  rc = open_log(&log, dir, 4096, 0, &failing.io, NULL, &err);
+  expect(rc == -EIO && log == NULL && failing.violations == 0, "a failed rewrite sync fails the open (%s: %s)",
+         sf_store_error_name(rc), err.message);
+  fault_init(&failing);
+  failing.op = OP_FSYNC, failing.error = -EIO, failing.countdown = 1;
+  rc = open_log(&log, dir, 4096, 0, &failing.io, NULL, &err);
+  expect(rc == -EIO && log == NULL && strcmp(err.path, dir) == 0, "a failed directory fsync fails the open (%s: %s)",
+         sf_store_error_name(rc), err.path);
+}
+
+/* A segment file larger than any the format allows is damage; its size is never allocated. */
+static void test_a_segment_larger_than_the_format_allows_is_corruption(void) {
+  current = "a segment larger than the format allows is reported as corruption without being read";
+  char dir[512], path[600];
+  fresh_dir(dir, "huge-segment");
+  seg_path(path, dir, 1);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || ftruncate(fd, (off_t)SF__LOG_MAX_FILE + 1) != 0) {
+    if (fd >= 0) close(fd);
+    return expect(0, "cannot create a sparse file");
+  }
+  close(fd);
+  sf_store_error_t err;
+  int rc = open_expecting_error(dir, 4096, &err);
+  expect(rc == SF_ECORRUPT && strcmp(err.path, path) == 0 && strstr(err.message, "larger than any") != NULL,
+         "open: %s (%s)", sf_store_error_name(rc), err.message);
+  fresh_dir(dir, "huge-option");
+  rc = open_expecting_error(dir, SF__LOG_MAX_SEGMENT + 8, &err);
+  expect(rc == -EINVAL, "a segment size over 1 GiB is refused (%s)", sf_store_error_name(rc));
 }
 
 static void test_faults_fail_the_log_and_lose_nothing_acknowledged(void) {
@@ -1736,6 +1823,8 @@ int main(int argc, char **argv) {
   test_byte_layout_matches_the_documented_offsets();
   test_group_commit_from_many_threads();
   test_faults_fail_the_log_and_lose_nothing_acknowledged();
+  test_reopen_after_a_failed_commit_makes_the_tail_durable_again();
+  test_a_segment_larger_than_the_format_allows_is_corruption();
   build_base();
   test_torn_tails_are_cut_at_every_offset();
   test_stale_record_at_the_tail_ends_the_records();

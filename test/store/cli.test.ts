@@ -55,7 +55,7 @@ beforeAll(async () => {
     await store.save(Buffer.alloc(5000 * generation, generation), { lsn: generation * 3 });
   }
   await store.close();
-  const log = await AppendLog.open({ dir: logDir });
+  const log = await AppendLog.open({ dir: logDir, segmentSize: 64 * 1024 });
   for (let i = 1; i <= RECORDS; i++) await log.append(Buffer.alloc(40, i));
   await log.close();
   [segment] = fs.readdirSync(logDir).filter((n) => n.endsWith('.sfl'));
@@ -199,18 +199,33 @@ describe('steadfast log', () => {
     expect(r.stdout).toMatch(new RegExp(`^log inspect: 1 segment; LSNs 1\\.\\.${RECORDS} \\(${RECORDS} records\\); OK$`, 'm'));
   });
 
-  test('verify exits 1 on a torn tail and names the segment and the offset', () => {
+  test('verify reports a torn tail in the last segment as a note and exits 0: a live log shows one mid-commit', () => {
     const dir = copyOf(logDir);
     const file = path.join(dir, segment);
     flipByte(file, frameOffset(RECORDS - 1) + 24); // the last record's payload: as if its write was cut short
     const r = steadfast('log', 'verify', dir);
-    expect(r.status).toBe(1);
-    const problems = r.stdout.split('\n').filter((line) => line.startsWith('PROBLEM'));
-    expect(problems).toHaveLength(1);
-    expect(problems[0]).toContain(`${file}: `);
-    expect(problems[0]).toContain(`(at byte ${frameOffset(RECORDS - 1)})`);
-    expect(problems[0]).toMatch(/torn/i);
-    expect(r.stdout).toMatch(new RegExp(`LSNs 1\\.\\.${RECORDS - 1} \\(${RECORDS - 1} records\\); 1 problem$`, 'm'));
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout.split('\n').filter((line) => line.startsWith('PROBLEM'))).toEqual([]);
+    const notes = r.stdout.split('\n').filter((line) => line.startsWith('note'));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toContain(`${file}: `);
+    expect(notes[0]).toContain(`(at byte ${frameOffset(RECORDS - 1)})`);
+    expect(notes[0]).toMatch(/torn/i);
+    expect(notes[0]).toContain('the next open cuts it');
+    expect(r.stdout).toMatch(new RegExp(`LSNs 1\\.\\.${RECORDS - 1} \\(${RECORDS - 1} records\\); OK$`, 'm'));
+    const report = JSON.parse(steadfast('log', 'verify', dir, '--json').stdout);
+    expect(report).toMatchObject({ ok: true, problems: [] });
+  });
+
+  test('verify exits 1 on a torn tail in a segment that is not the last', () => {
+    const dir = copyOf(longLogDir);
+    const file = path.join(dir, segmentName(1));
+    flipByte(file, frameOffset(62) + 24); // LSN 63, the first segment's last record; segments follow
+    const r = steadfast('log', 'verify', dir, '--json');
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual(expect.objectContaining({ path: file, offset: frameOffset(62), code: 'SF_CORRUPT' }));
   });
 
   test('verify exits 1 on a corrupt record in the middle, with the LSNs after it still counted', () => {
@@ -254,7 +269,7 @@ describe('steadfast log', () => {
   });
 
   test('works on a log another process holds open (it takes no lock)', async () => {
-    const log = await AppendLog.open({ dir: logDir });
+    const log = await AppendLog.open({ dir: logDir, segmentSize: 64 * 1024 });
     try {
       const r = steadfast('log', 'verify', logDir);
       expect(r.status, r.stdout + r.stderr).toBe(0);

@@ -188,5 +188,7 @@ describe('errors from real files', () => {
     expect(err).not.toBeInstanceOf(StoreError);
     const range = await rejection(AppendLog.open({ dir: tempDir(), segmentSize: 1 }));
     expect(range).toBeInstanceOf(RangeError);
+    const beyondFormat = await rejection(AppendLog.open({ dir: tempDir(), segmentSize: 2 ** 31 }));
+    expect(beyondFormat).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
   });
 });

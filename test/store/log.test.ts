@@ -5,11 +5,13 @@ import { Buffer } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { binding } from '../../src/binding';
 import { AppendLog, StoreError, inspectLog, type LogRecord } from '../../src/index';
 
 const roots: string[] = [];
 afterEach(() => {
+  vi.restoreAllMocks();
   for (const root of roots.splice(0)) fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -76,8 +78,12 @@ describe('append and replay', () => {
     const log = await AppendLog.open({ dir: tempDir(), segmentSize: 16 * 1024 });
     try {
       const data = Array.from({ length: 200 }, (_, i) => `record ${i} `.repeat((i % 7) + 1));
+      const commits = vi.spyOn(binding as unknown as { logCommit(handle: object): Promise<number> }, 'logCommit');
       const lsns = await Promise.all(data.map((d, i) => log.append(i % 2 ? d : Buffer.from(d))));
       expect(lsns).toEqual(data.map((_, i) => i + 1));
+      // Group commit: appends called together share fdatasyncs, so there are far fewer commits than appends.
+      expect(commits.mock.calls.length).toBeGreaterThanOrEqual(1);
+      expect(commits.mock.calls.length).toBeLessThanOrEqual(3);
       const replayed = await collect(log.replay());
       expect(replayed.map((r) => r.lsn)).toEqual(lsns);
       expect(replayed.map((r) => r.data.toString())).toEqual(data);
@@ -135,17 +141,18 @@ describe('append and replay', () => {
       for (let i = 0; i < 5; i++) await log.append(big); // 1.25 MiB: more than one 1 MiB batch
       expect((await collect(log.replay())).length).toBe(5);
 
+      // The signal is checked before every record, not only before every batch: an abort during the
+      // second record stops the iteration there, although the first batch holds four records.
       const controller = new AbortController();
       const seen: number[] = [];
       const err = await (async () => {
         for await (const record of log.replay(1, { signal: controller.signal })) {
           seen.push(record.lsn);
-          controller.abort();
+          if (record.lsn === 2) controller.abort();
         }
       })().catch((e: unknown) => e);
       expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
-      expect(seen.length).toBeGreaterThan(0);
-      expect(seen.length).toBeLessThan(5);
+      expect(seen).toEqual([1, 2]);
     } finally {
       await log.close();
     }
@@ -186,6 +193,108 @@ describe('truncateBefore', () => {
     } finally {
       await log.close();
     }
+  });
+});
+
+describe('appends during truncateBefore', () => {
+  test('keep call order: an append called after one that waited for the truncate gets the later LSN', async () => {
+    const log = await AppendLog.open({ dir: tempDir(), segmentSize: 4096 });
+    try {
+      for (let i = 0; i < 10; i++) await log.append('x'.repeat(1000));
+      const truncating = log.truncateBefore(8);
+      const a = log.append('A');
+      await truncating;
+      const b = log.append('B');
+      expect([await a, await b]).toEqual([11, 12]);
+      expect((await collect(log.replay(11))).map((r) => r.data.toString())).toEqual(['A', 'B']);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('many appends called around two truncates resolve with LSNs in call order', async () => {
+    const log = await AppendLog.open({ dir: tempDir(), segmentSize: 4096 });
+    try {
+      for (let i = 0; i < 10; i++) await log.append('x'.repeat(1000));
+      const calls: Promise<number>[] = [log.append('0')];
+      const first = log.truncateBefore(5);
+      calls.push(log.append('1'), log.append('2'));
+      const second = log.truncateBefore(9);
+      calls.push(log.append('3'));
+      await first;
+      calls.push(log.append('4'));
+      await second;
+      calls.push(log.append('5'));
+      expect(await Promise.all(calls)).toEqual([11, 12, 13, 14, 15, 16]);
+      expect((await collect(log.replay(11))).map((r) => r.data.toString())).toEqual(['0', '1', '2', '3', '4', '5']);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('close() called after an append that waits for a truncate commits that append', async () => {
+    const dir = tempDir();
+    const log = await AppendLog.open({ dir, segmentSize: 4096 });
+    for (let i = 0; i < 10; i++) await log.append('x'.repeat(1000));
+    const truncating = log.truncateBefore(9);
+    const appending = log.append('C');
+    const closing = log.close();
+    await expect(log.append('late')).rejects.toMatchObject({ code: 'SF_CLOSED' });
+    expect(await appending).toBe(11);
+    await truncating;
+    await closing;
+    const again = await AppendLog.open({ dir, segmentSize: 4096 });
+    try {
+      expect(again.recovery.lastLsn).toBe(11);
+      expect((await collect(again.replay(11))).map((r) => r.data.toString())).toEqual(['C']);
+    } finally {
+      await again.close();
+    }
+  });
+
+  test('an append waiting for a truncate whose signal is aborted meanwhile rejects with AbortError and queues nothing', async () => {
+    const log = await AppendLog.open({ dir: tempDir(), segmentSize: 4096 });
+    try {
+      for (let i = 0; i < 10; i++) await log.append('x'.repeat(1000));
+      const controller = new AbortController();
+      const truncating = log.truncateBefore(8);
+      const aborted = log.append('gone', { signal: controller.signal }).catch((e: unknown) => e);
+      const kept = log.append('kept');
+      controller.abort();
+      await truncating;
+      expect(await aborted).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+      expect(await kept).toBe(11);
+    } finally {
+      await log.close();
+    }
+  });
+});
+
+describe('a failed commit', () => {
+  const coded = (code: string, errno: number, message: string) => Object.assign(new Error(message), { code, errno });
+
+  test('rejects the appends it covered with its error, later appends with SF_FAILED, and close still resolves', async () => {
+    const native = binding as unknown as {
+      logCommit(handle: object): Promise<number>;
+      logAppend(handle: object, data: Uint8Array): number;
+    };
+    const log = await AppendLog.open({ dir: tempDir(), segmentSize: SMALL });
+    expect(await log.append('before')).toBe(1);
+    vi.spyOn(native, 'logCommit').mockImplementationOnce(() => Promise.reject(coded('EIO', -5, 'input/output error')));
+    const covered = [log.append('a'), log.append('b')].map((p) => p.catch((e: unknown) => e));
+    for (const err of await Promise.all(covered)) {
+      expect(err).toBeInstanceOf(StoreError);
+      expect(err).toMatchObject({ code: 'EIO', errno: -5 });
+    }
+    // The C log refuses further appends after a failed commit; the stub says what it would.
+    vi.spyOn(native, 'logAppend').mockImplementation(() => {
+      throw coded('SF_FAILED', -30006, 'an earlier write or sync failed');
+    });
+    const later = await log.append('c').catch((e: unknown) => e);
+    expect(later).toBeInstanceOf(StoreError);
+    expect(later).toMatchObject({ code: 'SF_FAILED', errno: -30006 });
+    vi.restoreAllMocks();
+    await expect(log.close()).resolves.toBeUndefined();
   });
 });
 

@@ -117,7 +117,9 @@ int sf_ckpt_open(const sf_ckpt_options_t *options, sf_ckpt_t **out, sf_store_err
 void sf_ckpt_close(sf_ckpt_t *store);
 
 /* Saves payload as the next generation, durable in every mirror, then deletes generations beyond
- * `keep`. `lsn` is the log position the snapshot covers (0: none). */
+ * `keep`. `lsn` is the log position the snapshot covers (0: none). On an error *generation is
+ * normally untouched; it is set anyway when the new file is already in place in every mirror (a failed
+ * directory fsync or a failed prune), since the new generation is then kept and a load may return it. */
 int sf_ckpt_save(sf_ckpt_t *store, const void *payload, size_t len, uint64_t lsn, uint64_t *generation,
                  sf_store_error_t *err);
 /* Nanoseconds (CLOCK_MONOTONIC) the last sf_ckpt_save on this store spent computing CRC-32Cs: the
@@ -242,7 +244,8 @@ typedef struct sf_log_record_s {
 /* Calls cb for each durable record with from_lsn <= lsn <= the durable LSN at the time of the call,
  * re-checking every CRC, until cb returns nonzero (then returns that value) or max_bytes of payload
  * have been delivered (the last record may pass it). Returns 0 when it stopped at the end.
- * *next_lsn is the LSN to continue from. Safe to call concurrently with append and commit. */
+ * *next_lsn is the LSN to continue from. Safe to call concurrently with append and commit, but not with
+ * sf_log_truncate_before (the caller serializes those two; the TypeScript layer does). */
 typedef int (*sf_log_record_cb)(const sf_log_record_t *record, void *arg);
 int sf_log_read(sf_log_t *log, uint64_t from_lsn, size_t max_bytes, sf_log_record_cb cb, void *arg, uint64_t *next_lsn,
                 sf_store_error_t *err);

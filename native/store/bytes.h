@@ -1,0 +1,29 @@
+/* bytes.h: little-endian field access for the on-disk formats (docs/format.md: "Every integer is
+ * little-endian"), shared by checkpoint.c and log.c. Byte by byte, so any alignment and any host byte
+ * order work; compilers turn these into single loads and stores. */
+#ifndef STEADFAST_STORE_BYTES_H
+#define STEADFAST_STORE_BYTES_H
+
+#include <stdint.h>
+
+static inline uint16_t sf__get16(const uint8_t *p) {
+  return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t sf__get32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t sf__get64(const uint8_t *p) {
+  return (uint64_t)sf__get32(p) | ((uint64_t)sf__get32(p + 4) << 32);
+}
+static inline void sf__put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+static inline void sf__put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void sf__put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+#endif /* STEADFAST_STORE_BYTES_H */
