@@ -9,7 +9,8 @@
 //   alike. p50 and p99 of the rounds, plus the median of per-round ratios.
 // - Load and verify of 64 MiB: CheckpointStore.load against readFile + crc32c.
 // - Log appends of 100-byte records by 1, 8 and 64 concurrent writers, each looping `await append`:
-//   AppendLog (group commit) against a handle opened once, then write + fdatasync per record.
+//   AppendLog (group commit) against a handle opened once, then appendFile + fsync per record (the
+//   issue's baseline) and write + fdatasync per record (a stricter one).
 // - The CRC's share of a save: the CRC time the save itself measured (save() resolves with crcMs)
 //   against the save's p50; a standalone crc32c over the payload is shown beside it.
 // Every loop is bounded by a count and by time. Durability costs nothing on tmpfs, so the files go to
@@ -346,27 +347,49 @@ for (const writers of WRITERS) {
   } finally {
     await log.close();
   }
-  const handle = await fs.promises.open(path.join(freshDir('log-plain'), 'log.bin'), 'a');
-  let plain;
-  try {
-    const append = async () => {
-      await handle.write(record);
-      await handle.datasync();
-    };
-    await appendRate(writers, append, { count: 50, budgetMs: 1000 });
-    plain = await appendRate(writers, append, LOG_CELL);
-  } finally {
-    await handle.close();
-  }
-  logRows.push({ writers, ours, plain });
+  // Two baselines, each a file handle opened once in append mode: the issue's (appendFile, then fsync,
+  // per record) and a stricter one (write, then fdatasync, per record).
+  const perRecord = async (name, append) => {
+    const handle = await fs.promises.open(path.join(freshDir(name), 'log.bin'), 'a');
+    try {
+      const one = () => append(handle);
+      await appendRate(writers, one, { count: 50, budgetMs: 1000 }); // warm-up
+      return await appendRate(writers, one, LOG_CELL);
+    } finally {
+      await handle.close();
+    }
+  };
+  const fsyncRate = await perRecord('log-appendfile', async (handle) => {
+    await handle.appendFile(record);
+    await handle.sync();
+  });
+  const plain = await perRecord('log-plain', async (handle) => {
+    await handle.write(record);
+    await handle.datasync();
+  });
+  logRows.push({ writers, ours, fsyncRate, plain });
   if (process.stderr.isTTY) process.stderr.write(`log appends with ${writers} writers done\n`);
 }
 
 console.log(`\n## Log appends of ${RECORD_BYTES}-byte records (records/s; each writer loops \`await append\`)\n`);
 console.log(
   table(
-    ['writers', 'steadfast AppendLog', 'write + fdatasync per record', 'steadfast / baseline'],
-    logRows.map((r) => [String(r.writers), count(r.ours), count(r.plain), times(r.ours / r.plain)]),
+    [
+      'writers',
+      'steadfast AppendLog',
+      'appendFile + fsync per record',
+      'write + fdatasync per record',
+      'steadfast / appendFile+fsync',
+      'steadfast / write+fdatasync',
+    ],
+    logRows.map((r) => [
+      String(r.writers),
+      count(r.ours),
+      count(r.fsyncRate),
+      count(r.plain),
+      times(r.ours / r.fsyncRate),
+      times(r.ours / r.plain),
+    ]),
   ),
 );
 
@@ -414,10 +437,18 @@ const saveOf = (bytes) => saves.find((s) => s.size.bytes === bytes);
 const mib = saveOf(MIB);
 target(mib.ours.p50 <= 1.2 * mib.plain.p50, `1 MiB save within 1.2x of plain JS: ${times(mib.ours.p50 / mib.plain.p50)}`);
 for (const s of saves) {
-  target(s.ours.p50 < s.wfa.p50, `${s.size.label} save faster than write-file-atomic: ${times(s.ours.p50 / s.wfa.p50)} of its time`);
+  const extra = s.size.bytes === MIB ? '' : ' (beyond the issue, which asks it of 1 MiB)';
+  target(s.ours.p50 < s.wfa.p50, `${s.size.label} save faster than write-file-atomic${extra}: ${times(s.ours.p50 / s.wfa.p50)} of its time`);
 }
 const w64 = logRows.find((r) => r.writers === 64);
-target(w64.ours >= 20 * w64.plain, `log, 64 writers, >= 20x the fdatasync-per-record baseline: ${times(w64.ours / w64.plain)}`);
+target(
+  w64.ours >= 20 * w64.fsyncRate,
+  `log, 64 writers, >= 20x the appendFile + fsync per record baseline (the issue's): ${times(w64.ours / w64.fsyncRate)}`,
+);
+target(
+  w64.ours >= 20 * w64.plain,
+  `log, 64 writers, >= 20x the stricter write + fdatasync per record baseline: ${times(w64.ours / w64.plain)}`,
+);
 for (const r of crcRows.filter((row) => row.size.bytes >= MIB)) {
   target(r.share < 0.05, `CRC < 5% of a ${r.size.label} save (measured inside the save): ${percent(r.share)}`);
 }
