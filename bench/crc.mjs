@@ -16,16 +16,16 @@
 // exits 1, as does a crash. A missed target does not (machines are noisy).
 
 import { randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 
-const require = createRequire(import.meta.url);
+import { cpuModel, packageVersion, table } from './report.mjs';
+
 // The competitors live in bench/node_modules (bench/package.json), installed by `npm run bench:crc`,
-// so that installing steadfast itself never compiles them.
-const benchDir = new URL('.', import.meta.url);
+// so that installing steadfast itself never compiles them; this require resolves them from here.
+const require = createRequire(import.meta.url);
 
 const { values: options } = parseArgs({
   options: { rounds: { type: 'string', default: '7' }, 'batch-ms': { type: 'string', default: '60' } },
@@ -61,14 +61,6 @@ try {
   process.exit(1);
 }
 const info = steadfast.crcInfo();
-
-function packageVersion(name) {
-  try {
-    return JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, benchDir), 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
 
 /** Per algorithm: { name, fn(data, value?) -> CRC, ours?, dispatched?, key? } in table order. */
 const contestants = { crc32c: [], crc32: [] };
@@ -227,22 +219,6 @@ const gbps = (v) => (v === undefined ? 'n/a' : v >= 10 ? v.toFixed(1) : v.toFixe
 const times = (v) => (Number.isFinite(v) ? `${Number(v.toFixed(2))}x` : 'n/a');
 const percent = (v) => `${(100 * v).toFixed(0)}%`;
 const sizeLabel = (bytes) => SIZES.find(([b]) => b === bytes)[1];
-
-function table(header, rows) {
-  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
-  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
-  return lines.join('\n');
-}
-
-function cpuModel() {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('model name'));
-    if (line) return line.split(':')[1].trim();
-  } catch {}
-  return cpus()[0]?.model ?? 'unknown';
-}
 
 // --- main ----------------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { cpuModel, packageVersion, table } from './report.mjs';
+
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.dirname(benchDir);
 const require = createRequire(path.join(benchDir, 'package.json'));
@@ -47,7 +49,7 @@ let writeFileAtomic;
 let wfaVersion = '?';
 try {
   writeFileAtomic = require('write-file-atomic');
-  wfaVersion = JSON.parse(fs.readFileSync(path.join(benchDir, 'node_modules/write-file-atomic/package.json'), 'utf8')).version;
+  wfaVersion = packageVersion('write-file-atomic');
 } catch {
   console.error('write-file-atomic is missing: npm install --prefix bench --no-audit --no-fund');
   process.exit(1);
@@ -140,20 +142,6 @@ function duration(ms) {
 const times = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a');
 const percent = (v) => `${(100 * v).toFixed(v < 0.1 ? 2 : 1)}%`;
 const count = (v) => Math.round(v).toLocaleString('en-US');
-
-function table(header, rows) {
-  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
-  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
-  return lines.join('\n');
-}
-
-function cpuModel() {
-  try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
-    if (line) return line.split(':')[1].trim();
-  } catch {}
-  return os.cpus()[0]?.model ?? 'unknown';
-}
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
