@@ -306,6 +306,15 @@ class HandleWork : public Work {
   }
 };
 
+// Starts a W (a HandleWork) on the open handle of kind K in info[0], with the arguments the caller
+// read; a closed handle rejects with SF_CLOSED.
+template <typename W, Handle::Kind K, typename... Args>
+Napi::Value StartOnHandle(const Napi::CallbackInfo& info, Args&&... args) {
+  Handle* handle = HandleArg(info, K);
+  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
+  return (new W(info, handle, std::forward<Args>(args)...))->Start();
+}
+
 class CloseWork : public Work {
  public:
   CloseWork(Napi::Env env, Handle* handle, Napi::External<Handle> external)
@@ -476,9 +485,7 @@ class CkptSaveWork : public HandleWork {
 
 // (handle, data: Uint8Array, lsn: safe integer) -> Promise<{ generation, crcMs }>
 Napi::Value CkptSave(const Napi::CallbackInfo& info) {
-  Handle* handle = HandleArg(info, Handle::Kind::kCheckpoint);
-  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
-  return (new CkptSaveWork(info, handle, BytesArg(info, 1), U64Arg(info, 2)))->Start();
+  return StartOnHandle<CkptSaveWork, Handle::Kind::kCheckpoint>(info, BytesArg(info, 1), U64Arg(info, 2));
 }
 
 const char* ActionName(sf_ckpt_action_t action) {
@@ -548,9 +555,7 @@ class CkptLoadWork : public HandleWork {
 
 // (handle) -> Promise<{ generation, lsn, createdMs, payload: Buffer | null, fellBack, newestSeen, pieced, repairs }>
 Napi::Value CkptLoad(const Napi::CallbackInfo& info) {
-  Handle* handle = HandleArg(info, Handle::Kind::kCheckpoint);
-  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
-  return (new CkptLoadWork(info, handle))->Start();
+  return StartOnHandle<CkptLoadWork, Handle::Kind::kCheckpoint>(info);
 }
 
 class CkptListWork : public HandleWork {
@@ -576,9 +581,7 @@ class CkptListWork : public HandleWork {
 
 // (handle) -> Promise<file[]>
 Napi::Value CkptList(const Napi::CallbackInfo& info) {
-  Handle* handle = HandleArg(info, Handle::Kind::kCheckpoint);
-  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
-  return (new CkptListWork(info, handle))->Start();
+  return StartOnHandle<CkptListWork, Handle::Kind::kCheckpoint>(info);
 }
 
 class CkptInspectWork : public Work {
@@ -707,9 +710,7 @@ class LogCommitWork : public HandleWork {
 
 // (handle) -> Promise<durableLsn>
 Napi::Value LogCommit(const Napi::CallbackInfo& info) {
-  Handle* handle = HandleArg(info, Handle::Kind::kLog);
-  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
-  return (new LogCommitWork(info, handle))->Start();
+  return StartOnHandle<LogCommitWork, Handle::Kind::kLog>(info);
 }
 
 class LogReadWork : public HandleWork {
@@ -760,9 +761,7 @@ class LogReadWork : public HandleWork {
 
 // (handle, fromLsn, maxBytes) -> Promise<[lsn, Buffer][]>; empty at the end of the durable records.
 Napi::Value LogRead(const Napi::CallbackInfo& info) {
-  Handle* handle = HandleArg(info, Handle::Kind::kLog);
-  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
-  return (new LogReadWork(info, handle, U64Arg(info, 1), static_cast<size_t>(U64Arg(info, 2))))->Start();
+  return StartOnHandle<LogReadWork, Handle::Kind::kLog>(info, U64Arg(info, 1), static_cast<size_t>(U64Arg(info, 2)));
 }
 
 class LogTruncateWork : public HandleWork {
@@ -785,9 +784,7 @@ class LogTruncateWork : public HandleWork {
 
 // (handle, lsn) -> Promise<segments removed>
 Napi::Value LogTruncateBefore(const Napi::CallbackInfo& info) {
-  Handle* handle = HandleArg(info, Handle::Kind::kLog);
-  if (!handle->Open()) return Rejected(info.Env(), ClosedError(info.Env()));
-  return (new LogTruncateWork(info, handle, U64Arg(info, 1)))->Start();
+  return StartOnHandle<LogTruncateWork, Handle::Kind::kLog>(info, U64Arg(info, 1));
 }
 
 class LogInspectWork : public Work {
