@@ -5,13 +5,17 @@
  */
 import * as path from 'node:path';
 import { SteadfastError } from './errors';
+import type { HeartbeatBinding } from './heartbeat/native';
 
 // node-gyp-build ships no types; this is the part of it used here.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nodeGypBuild: { resolve(dir: string): string } = require('node-gyp-build');
 
-/** The functions the native module exports (native/napi/binding.cc). */
-export interface NativeBinding {
+/**
+ * The functions the native module exports (native/napi/binding.cc; the heartbeat's, hb*, from
+ * native/napi/heartbeat.cc).
+ */
+export interface NativeBinding extends HeartbeatBinding {
   crc32c(data: ArrayBufferView, value: number): number;
   crc32(data: ArrayBufferView, value: number): number;
   crc32cCombine(crcA: number, crcB: number, lengthB: number): number;

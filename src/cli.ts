@@ -2,11 +2,13 @@
 /**
  * The `steadfast` command. `steadfast doctor [--json]` reports the platform, the loaded binary and the
  * CRC paths, and exits 1 when the self-check fails. `steadfast checkpoint|log inspect|verify` check a
- * checkpoint store or an append log on disk (src/store/cli-commands.ts).
+ * checkpoint store or an append log on disk (src/store/cli-commands.ts). `steadfast monitor` and
+ * `steadfast agent` run a heartbeat monitor or agent until SIGINT/SIGTERM (src/heartbeat/cli-commands.ts).
  */
 import type * as Doctor from './doctor';
-// Loads no binding by itself: the store commands require it only when they run.
+// Load no binding by themselves: the store and heartbeat commands require it only when they run.
 import { STORE_USAGE, parseStoreCommand, runStoreCommand } from './store/cli-commands';
+import { HEARTBEAT_USAGE, parseHeartbeatCommand, runHeartbeatCommand } from './heartbeat/cli-commands';
 
 const USAGE = `Usage: steadfast <command> [options]
 
@@ -14,6 +16,8 @@ Commands:
   doctor [--json]   platform, loaded binary, CRC implementations, and a self-check
                     (exit code 1 when the self-check fails)
 ${STORE_USAGE}
+
+${HEARTBEAT_USAGE}
 
 Options:
   -h, --help        this text
@@ -45,6 +49,11 @@ function main(argv: string[]): number | Promise<number> {
     const parsed = parseStoreCommand(command, rest);
     if ('usage' in parsed) return usageError(parsed.usage);
     return runStoreCommand(parsed);
+  }
+  if (command === 'monitor' || command === 'agent') {
+    const parsed = parseHeartbeatCommand(command, rest);
+    if ('usage' in parsed) return usageError(parsed.usage);
+    return runHeartbeatCommand(parsed);
   }
   return usageError(`unknown command: ${command}`);
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "heartbeat.h"
 #include "store.h"
 
 extern "C" {
@@ -168,6 +169,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryRead", Napi::Function::New<MemoryRead>(env, "memoryRead"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   SfStoreInit(env, exports);
+  SfHeartbeatInit(env, exports);
   return exports;
 }
 
