@@ -1,6 +1,11 @@
 // bench/heartbeat.mjs: how fast steadfast's heartbeats notice a dead process, whether they raise false
 // alarms, and what tracking many peers costs, against a monitor written in plain Node.js.
 //     npm run bench:heartbeat [-- --quick]
+//     STEADFAST_BENCH=cpu npm run bench:heartbeat     only (b), the CPU and memory table
+//     STEADFAST_BENCH_ROUNDS=N                         rounds of (b) (default 2); the table shows the spread
+//     STEADFAST_BENCH_PACKAGE=DIR                      (b) runs steadfast's monitor from another build (a
+//                                                      directory with dist/ and build/Release/), e.g. a copy
+//                                                      of an older commit's, to compare builds in one run
 //
 // (a) Detection at default settings: a monitor in this process; real agents in child processes
 //     (bench/heartbeat/agent.mjs), each SIGKILLed at a random moment 1-2 s after the monitor first saw
@@ -14,8 +19,9 @@
 //     from 4 sockets; both monitors configured for 1 s beats), against the same bookkeeping done in
 //     JS on node:dgram (bench/heartbeat/js-monitor.mjs). CPU is process.cpuUsage() of the monitor
 //     process (all threads, user + system) over a window after every peer is tracked, and once with
-//     no peer for the fixed cost of each process; two rounds in alternating order, each cell keeping
-//     its least CPU. Memory per peer is the growth of its RSS from before it listened, divided by the peers.
+//     no peer for the fixed cost of each process; two rounds (STEADFAST_BENCH_ROUNDS) in alternating
+//     order, each cell keeping its least CPU and showing the spread over the rounds. Memory per
+//     peer is the growth of its RSS from before it listened, divided by the peers.
 // (c) (a) again with 5% of the monitor's incoming datagrams dropped (the engine's simulateLoss hook);
 //     and (a) once more in a mesh (the observer and two helpers here, every other node a mesh member
 //     in a child), where a silent member is probed indirectly before it is declared dead.
@@ -56,7 +62,12 @@ const KILL_BUDGET_MS = 75_000 * SCALE;
 const IN_FLIGHT = 4; // victims alive at once
 const HEALTHY = 6; // agents that must never be declared dead
 const CPU_WINDOW_MS = Math.max(3000, 8000 * SCALE);
-const CPU_ROUNDS = 2;
+const ONLY_CPU = process.env.STEADFAST_BENCH === 'cpu';
+if (process.env.STEADFAST_BENCH && !ONLY_CPU) {
+  console.error(`STEADFAST_BENCH=${process.env.STEADFAST_BENCH}: the only part that runs alone is 'cpu'`);
+  process.exit(2);
+}
+const CPU_ROUNDS = Math.max(1, Number(process.env.STEADFAST_BENCH_ROUNDS) || 2);
 const PEER_COUNTS = [0, 1000, 10_000]; // 0: the fixed cost of an idle monitor process
 const failures = [];
 const startedAt = Date.now();
@@ -251,11 +262,12 @@ console.log(
     `${options.quick ? '; --quick (a smoke run)' : ''}`,
 );
 
-const clean = await detection({ loss: 0, mesh: false });
-if (process.stderr.isTTY) process.stderr.write('detection without loss done\n');
+const clean = ONLY_CPU ? null : await detection({ loss: 0, mesh: false });
+if (clean && process.stderr.isTTY) process.stderr.write('detection without loss done\n');
 // Side by side, in rounds: each round runs both monitors for every peer count, in alternating order;
-// each cell keeps its least CPU over the rounds (neighbours on a shared machine only ever add to it).
-const cpu = PEER_COUNTS.map((peers) => ({ peers, ours: null, js: null }));
+// each cell keeps its least CPU over the rounds (neighbours on a shared machine only ever add to it),
+// and every round's figure for the spread.
+const cpu = PEER_COUNTS.map((peers) => ({ peers, ours: null, js: null, oursRuns: [], jsRuns: [] }));
 const best = (a, b) => (!a ? b : !b ? a : b.cpuMs < a.cpuMs ? b : a);
 for (let round = 0; round < CPU_ROUNDS; round++) {
   for (const cell of cpu) {
@@ -263,6 +275,7 @@ for (let round = 0; round < CPU_ROUNDS; round++) {
       const r = await cpuRun(kind, cell.peers);
       if (kind === 'js') cell.js = best(cell.js, r);
       else cell.ours = best(cell.ours, r);
+      if (r) (kind === 'js' ? cell.jsRuns : cell.oursRuns).push(r);
     }
     if (process.stderr.isTTY) process.stderr.write(`CPU with ${cell.peers} peers, round ${round + 1} done\n`);
   }
@@ -270,9 +283,9 @@ for (let round = 0; round < CPU_ROUNDS; round++) {
 const idle = cpu.find((c) => c.peers === 0);
 /** CPU per second of wall time beyond what the same monitor uses with no peer. */
 const netCpu = (r, idleRun) => r.cpuMs / r.wallMs - idleRun.cpuMs / idleRun.wallMs;
-const lossy = await detection({ loss: 0.05, mesh: false });
-if (process.stderr.isTTY) process.stderr.write('detection with 5% loss done\n');
-const meshed = await detection({ loss: 0, mesh: true });
+const lossy = ONLY_CPU ? null : await detection({ loss: 0.05, mesh: false });
+if (lossy && process.stderr.isTTY) process.stderr.write('detection with 5% loss done\n');
+const meshed = ONLY_CPU ? null : await detection({ loss: 0, mesh: true });
 
 function detectionRows(r) {
   return [
@@ -286,35 +299,52 @@ function detectionRows(r) {
     r.loss ? `${r.stats.droppedInjected} of ${r.stats.received}` : '0',
   ];
 }
-console.log(
-  `\n## Detection of a SIGKILLed node (default settings; ${HEALTHY} healthy nodes beating meanwhile; kill() to the \`dead\` event at the observer)\n`,
-);
-console.log(
-  table(
-    ['run', 'kills', 'p50', 'p99', 'max', "engine's last seen p50 / max", 'false dead', 'datagrams dropped'],
-    [detectionRows(clean), detectionRows(lossy), detectionRows(meshed)],
-  ),
-);
-for (const r of [clean, lossy, meshed]) {
-  for (const f of r.falseDead) console.log(`- false dead (${r.mesh ? 'mesh' : 'monitor'}${r.loss ? ', 5% loss' : ''}): ${f}`);
+if (!ONLY_CPU) {
+  console.log(
+    `\n## Detection of a SIGKILLed node (default settings; ${HEALTHY} healthy nodes beating meanwhile; kill() to the \`dead\` event at the observer)\n`,
+  );
+  console.log(
+    table(
+      ['run', 'kills', 'p50', 'p99', 'max', "engine's last seen p50 / max", 'false dead', 'datagrams dropped'],
+      [detectionRows(clean), detectionRows(lossy), detectionRows(meshed)],
+    ),
+  );
+  for (const r of [clean, lossy, meshed]) {
+    for (const f of r.falseDead) console.log(`- false dead (${r.mesh ? 'mesh' : 'monitor'}${r.loss ? ', 5% loss' : ''}): ${f}`);
+  }
+  console.log(
+    `\nDetection bounds (detectionBoundMs): monitor ${ms(detectionBoundMs())}, mesh ${ms(detectionBoundMs({ role: 'mesh' }))} ` +
+      '(a mesh asks two other members to probe a silent one, from suspect on, before it declares it dead).',
+  );
 }
-console.log(
-  `\nDetection bounds (detectionBoundMs): monitor ${ms(detectionBoundMs())}, mesh ${ms(detectionBoundMs({ role: 'mesh' }))} ` +
-    '(a mesh asks two other members to probe a silent one, from suspect on, before it declares it dead).',
-);
 
 console.log(
-  `\n## One monitor process tracking peers that beat at 1 Hz (CPU over ${CPU_WINDOW_MS / 1000} s: user + system, all threads; best of ${CPU_ROUNDS} rounds)\n`,
+  `\n## One monitor process tracking peers that beat at 1 Hz (CPU over ${CPU_WINDOW_MS / 1000} s: user + system, all threads; best of ${CPU_ROUNDS} rounds, [least..most] over the rounds)${
+    process.env.STEADFAST_BENCH_PACKAGE ? `; steadfast from ${process.env.STEADFAST_BENCH_PACKAGE}` : ''
+  }\n`,
 );
 const cpuShare = (r) => (r ? `${percent(r.cpuMs / r.wallMs)} (${Math.round(r.userMs)} + ${Math.round(r.systemMs)} ms)` : 'failed');
+/** The spread over the rounds: least and most CPU share. */
+const spread = (runs) => {
+  if (runs.length < 2) return '';
+  const shares = runs.map((r) => r.cpuMs / r.wallMs);
+  return ` [${percent(Math.min(...shares))}..${percent(Math.max(...shares))}]`;
+};
+/** The ratio JS / steadfast of each round's pair of runs: least and most. */
+const ratioSpread = ({ oursRuns, jsRuns }) => {
+  const n = Math.min(oursRuns.length, jsRuns.length);
+  if (n < 2) return '';
+  const ratios = Array.from({ length: n }, (_, i) => jsRuns[i].cpuMs / jsRuns[i].wallMs / (oursRuns[i].cpuMs / oursRuns[i].wallMs));
+  return ` [${times(Math.min(...ratios))}..${times(Math.max(...ratios))}]`;
+};
 console.log(
   table(
     ['peers', 'steadfast CPU', 'plain JS dgram CPU', 'JS / steadfast', 'same, net of the idle process', 'same, user time only', 'steadfast memory per peer', 'JS memory per peer', 'beats accepted (steadfast, JS)'],
-    cpu.map(({ peers, ours, js }) => [
+    cpu.map(({ peers, ours, js, oursRuns, jsRuns }) => [
       peers === 0 ? '0 (idle process)' : peers.toLocaleString('en-US'),
-      cpuShare(ours),
-      cpuShare(js),
-      ours && js ? times(js.cpuMs / ours.cpuMs) : 'n/a',
+      cpuShare(ours) + spread(oursRuns),
+      cpuShare(js) + spread(jsRuns),
+      ours && js ? times(js.cpuMs / ours.cpuMs) + ratioSpread({ oursRuns, jsRuns }) : 'n/a',
       ours && js && peers && idle?.ours && idle?.js ? times(netCpu(js, idle.js) / netCpu(ours, idle.ours)) : '',
       ours && js ? times(js.userMs / ours.userMs) : 'n/a',
       ours && peers ? bytes(ours.rssDelta / peers) : 'n/a',
@@ -325,7 +355,7 @@ console.log(
 );
 console.log(
   '\nCPU share = CPU time / wall time of the window (100% = one core). The idle row is each monitor process with no\n' +
-    "peer (steadfast's JS side runs its 50 ms lag timer, its engine its own timer). Memory per peer = growth of the\n" +
+    "peer (steadfast's JS side runs its 250 ms lag timer, its engine its own timer). Memory per peer = growth of the\n" +
     "monitor process's RSS from before it listened to the end of the window, / peers (includes the allocator's slack).\n" +
     'User time only: what each does in user space (the kernel\'s share, receiving the datagrams, is the same work\n' +
     'for both, but the split between user and system time is noisy on a VM).',
@@ -333,14 +363,16 @@ console.log(
 
 console.log('\n## Targets\n');
 const target = (ok, text) => console.log(`${ok ? 'PASS' : 'MISS'}  ${text}`);
-target(quantile(clean.detections, 0.5) <= 1000, `p50 detection <= 1 s: ${ms(quantile(clean.detections, 0.5))}`);
-target(quantile(clean.detections, 0.99) <= 1500, `p99 detection <= 1.5 s: ${ms(quantile(clean.detections, 0.99))}`);
-target(clean.falseDead.length === 0, `no false dead: ${clean.falseDead.length}`);
-target(lossy.falseDead.length === 0, `no false dead with 5% loss: ${lossy.falseDead.length}`);
-target(quantile(lossy.detections, 0.5) <= 1000, `p50 detection with 5% loss <= 1 s: ${ms(quantile(lossy.detections, 0.5))}`);
-target(quantile(lossy.detections, 0.99) <= 1500, `p99 detection with 5% loss <= 1.5 s: ${ms(quantile(lossy.detections, 0.99))}`);
-target(quantile(meshed.detections, 0.99) <= 1500, `mesh p99 detection (indirect probes) <= 1.5 s: ${ms(quantile(meshed.detections, 0.99))}`);
-target(meshed.falseDead.length === 0, `no false dead in the mesh: ${meshed.falseDead.length}`);
+if (!ONLY_CPU) {
+  target(quantile(clean.detections, 0.5) <= 1000, `p50 detection <= 1 s: ${ms(quantile(clean.detections, 0.5))}`);
+  target(quantile(clean.detections, 0.99) <= 1500, `p99 detection <= 1.5 s: ${ms(quantile(clean.detections, 0.99))}`);
+  target(clean.falseDead.length === 0, `no false dead: ${clean.falseDead.length}`);
+  target(lossy.falseDead.length === 0, `no false dead with 5% loss: ${lossy.falseDead.length}`);
+  target(quantile(lossy.detections, 0.5) <= 1000, `p50 detection with 5% loss <= 1 s: ${ms(quantile(lossy.detections, 0.5))}`);
+  target(quantile(lossy.detections, 0.99) <= 1500, `p99 detection with 5% loss <= 1.5 s: ${ms(quantile(lossy.detections, 0.99))}`);
+  target(quantile(meshed.detections, 0.99) <= 1500, `mesh p99 detection (indirect probes) <= 1.5 s: ${ms(quantile(meshed.detections, 0.99))}`);
+  target(meshed.falseDead.length === 0, `no false dead in the mesh: ${meshed.falseDead.length}`);
+}
 for (const { peers, ours, js } of cpu.filter((c) => c.peers > 0)) {
   const ratio = ours && js ? js.cpuMs / ours.cpuMs : Number.NaN;
   target(ratio >= 5, `${peers.toLocaleString('en-US')} peers: >= 5x less CPU than the JS monitor: ${times(ratio)}`);

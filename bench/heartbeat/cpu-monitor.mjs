@@ -4,12 +4,15 @@
 // tracks all PEERS as alive; settles; measures its own CPU (process.cpuUsage: every thread, user and
 // system) and memory over WINDOW_MS; and prints the figures as one JSON line.
 // Usage: node cpu-monitor.mjs steadfast|js PEERS WINDOW_MS
+// STEADFAST_BENCH_PACKAGE=DIR: steadfast's monitor from another build (DIR/dist, DIR/build/Release).
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
 
 const require = createRequire(import.meta.url);
-const steadfast = require('../../dist/index.js');
-
 const [kind, peersArg, windowArg] = process.argv.slice(2);
+const other = kind === 'steadfast' ? process.env.STEADFAST_BENCH_PACKAGE : undefined;
+const steadfast = require(other ? path.resolve(other, 'dist/index.js') : '../../dist/index.js');
+
 const PEERS = Number(peersArg);
 const WINDOW_MS = Number(windowArg);
 const INTERVAL_MS = 1000; // the peers beat at 1 Hz, and the monitors are configured for it

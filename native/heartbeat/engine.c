@@ -19,6 +19,10 @@
  * threshold at mean + y * std dev after the last beat, with y computed once per threshold
  * (sf__hb_phi_inverse_y), so a deadline costs one square root.
  *
+ * Receiving: each datagram is taken at its kernel receive timestamp (SO_TIMESTAMPNS), not at the time
+ * it is read, so a busy engine can drain its socket every few milliseconds instead of waking for each
+ * datagram (sf__rx_pace) without blurring inter-arrival samples or RTTs; a quiet one reads at once.
+ *
  * Addresses: a socket bound to an IPv6 address has IPV6_V6ONLY off, and IPv4 targets are stored as
  * v4-mapped addresses (::ffff:a.b.c.d) so they can be reached and recognised; events and members()
  * show them as plain IPv4 again. An IPv4 socket cannot reach IPv6 targets (-EAFNOSUPPORT). */
@@ -96,6 +100,19 @@ typedef struct sf__relay_s {
   sf__addr_t requester;
 } sf__relay_t;
 
+/* Room for the kernel's receive timestamp (SCM_TIMESTAMPNS) of one datagram, aligned for cmsghdr. */
+typedef union sf__rx_ctl_u {
+  struct cmsghdr align;
+  char buf[CMSG_SPACE(sizeof(struct timespec))];
+} sf__rx_ctl_t;
+
+/* A slot of the id hash: the peer and its id's hash side by side, so that a probe reads only the
+ * slot array and the one peer whose hash matches (a peer record is a cache miss of its own). */
+typedef struct sf__slot_s {
+  uint64_t hash;
+  sf__peer_t *p; /* NULL: empty */
+} sf__slot_t;
+
 typedef struct sf__loss_rule_s {
   sf__addr_t addr;
   double rate;
@@ -114,13 +131,24 @@ struct sf_hb_engine_s {
   size_t peer_bytes;        /* sizeof a tracked peer with its ring */
   uint32_t max_samples;
 
+  int64_t coalesce_ns; /* under load, the socket is read at most this often */
+
   /* Engine thread only. */
   int64_t last_wake;
+  int64_t wake_now; /* this wake-up's time, which the packets sent while receiving carry */
   int64_t next_beat;
   int notify_pending;
+  /* Receiving: the datagrams read at each drain, and the pacing of the drains (sf__rx_pace). */
+  int rx_armed;            /* epoll watches the socket (a quiet engine reads at once) */
+  int rx_busy;             /* the last rate window saw at least SF__HB_BUSY_RATE datagrams a second */
+  int64_t rx_resume;       /* when a socket that epoll does not watch is drained next */
+  int64_t rx_since;        /* the previous drain: no datagram read now arrived before it */
+  int64_t rx_window_start; /* the rate window */
+  uint32_t rx_window_count;
   struct mmsghdr in_msgs[SF__HB_BATCH];
   struct iovec in_iov[SF__HB_BATCH];
   sf__addr_t in_addr[SF__HB_BATCH];
+  sf__rx_ctl_t in_ctl[SF__HB_BATCH];
   uint8_t in_buf[SF__HB_BATCH][SF_HB_MAX_PACKET];
   struct mmsghdr out_msgs[SF__HB_BATCH];
   struct iovec out_iov[SF__HB_BATCH];
@@ -136,10 +164,12 @@ struct sf_hb_engine_s {
   uint64_t seq;
   uint64_t rng;
   uint64_t hash_seed;
+  uint64_t own_hash;        /* sf__hash_id of o.id */
   int64_t no_samples_until; /* the burst read right after a local pause adds no samples */
   int64_t last_evict_scan;  /* when a full monitor last looked for a peer to forget */
   uint32_t max_peers;       /* SF__HB_MAX_PEERS, lowered by a test hook */
   sf_hb_key_t keys[SF_HB_MAX_KEYS];
+  sf__hb_hmac_key_t hmac[SF_HB_MAX_KEYS]; /* for each HMAC key, its schedule (sf__hb_hmac_prepare) */
   uint32_t nkeys;
   int send_key; /* index in keys, -1: CRC-32C */
   /* JS lag (sf_hb_engine_js_tick). */
@@ -147,7 +177,7 @@ struct sf_hb_engine_s {
   int64_t js_last_tick;
   uint32_t js_period_ms, js_measured_us;
   /* Peers. */
-  sf__peer_t **slots; /* hash by id, open addressing, linear probing; NULL: empty */
+  sf__slot_t *slots; /* hash by id, open addressing, linear probing */
   uint32_t nslots, npeers;
   sf__peer_t **targets;
   uint32_t ntargets, targets_cap;
@@ -201,9 +231,8 @@ static uint64_t sf__random_seed(void) {
 
 /* The id hash, seeded per engine so that ids chosen by a remote sender cannot be aimed at one chain.
  * A multiply-xorshift over 8-byte words; ids are at most 64 bytes. */
-static uint64_t sf__hash_id(const sf_hb_engine_t *e, const char *id) {
+static uint64_t sf__hash_bytes(const sf_hb_engine_t *e, const char *id, size_t n) {
   uint64_t h = e->hash_seed;
-  size_t n = strlen(id);
   for (size_t i = 0; i < n; i += 8) {
     uint64_t w = 0;
     size_t m = n - i < 8 ? n - i : 8;
@@ -213,6 +242,10 @@ static uint64_t sf__hash_id(const sf_hb_engine_t *e, const char *id) {
   }
   h = (h ^ n) * UINT64_C(0xbf58476d1ce4e5b9);
   return h ^ (h >> 31);
+}
+
+static uint64_t sf__hash_id(const sf_hb_engine_t *e, const char *id) {
+  return sf__hash_bytes(e, id, strlen(id));
 }
 
 /* ---- Addresses ------------------------------------------------------------------------------------- */
@@ -314,36 +347,43 @@ static int sf__is_own_address(const sf_hb_engine_t *e, const sf__addr_t *a) {
 
 /* ---- Peer table: hash by id ------------------------------------------------------------------------ */
 
-static sf__peer_t *sf__find(const sf_hb_engine_t *e, const char *id) {
+/* The peer of id, whose sf__hash_id is h. The hashes stored in the slots are compared first, so a
+ * probe past another id costs no visit to that peer's record. */
+static sf__peer_t *sf__find_hashed(const sf_hb_engine_t *e, const char *id, uint64_t h) {
   if (e->nslots == 0) return NULL;
   uint32_t mask = e->nslots - 1;
-  for (uint32_t i = (uint32_t)sf__hash_id(e, id) & mask;; i = (i + 1) & mask) {
-    sf__peer_t *p = e->slots[i];
-    if (p == NULL) return NULL;
-    if (strcmp(p->id, id) == 0) return p;
+  for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+    const sf__slot_t *s = &e->slots[i];
+    if (s->p == NULL) return NULL;
+    if (s->hash == h && strcmp(s->p->id, id) == 0) return s->p;
   }
 }
 
-static void sf__place(sf__peer_t **slots, uint32_t nslots, const sf_hb_engine_t *e, sf__peer_t *p) {
+static sf__peer_t *sf__find(const sf_hb_engine_t *e, const char *id) {
+  return sf__find_hashed(e, id, sf__hash_id(e, id));
+}
+
+static void sf__place(sf__slot_t *slots, uint32_t nslots, uint64_t h, sf__peer_t *p) {
   uint32_t mask = nslots - 1;
-  uint32_t i = (uint32_t)sf__hash_id(e, p->id) & mask;
-  while (slots[i] != NULL) i = (i + 1) & mask;
-  slots[i] = p;
+  uint32_t i = (uint32_t)h & mask;
+  while (slots[i].p != NULL) i = (i + 1) & mask;
+  slots[i].hash = h;
+  slots[i].p = p;
 }
 
 /* Inserts p (its id set, not yet present); keeps the load at most 1/2 so probes stay short. */
 static int sf__hash_insert(sf_hb_engine_t *e, sf__peer_t *p) {
   if ((e->npeers + 1) * 2 > e->nslots) {
     uint32_t n = e->nslots ? e->nslots * 2 : 64;
-    sf__peer_t **slots = calloc(n, sizeof *slots);
+    sf__slot_t *slots = calloc(n, sizeof *slots);
     if (slots == NULL) return -ENOMEM;
     for (uint32_t i = 0; i < e->nslots; i++)
-      if (e->slots[i] != NULL) sf__place(slots, n, e, e->slots[i]);
+      if (e->slots[i].p != NULL) sf__place(slots, n, e->slots[i].hash, e->slots[i].p);
     free(e->slots);
     e->slots = slots;
     e->nslots = n;
   }
-  sf__place(e->slots, e->nslots, e, p);
+  sf__place(e->slots, e->nslots, sf__hash_id(e, p->id), p);
   e->npeers++;
   p->in_hash = 1;
   return 0;
@@ -355,15 +395,15 @@ static void sf__hash_remove(sf_hb_engine_t *e, sf__peer_t *p) {
   if (!p->in_hash) return;
   uint32_t mask = e->nslots - 1;
   uint32_t i = (uint32_t)sf__hash_id(e, p->id) & mask;
-  while (e->slots[i] != p) i = (i + 1) & mask;
-  e->slots[i] = NULL;
-  for (uint32_t j = (i + 1) & mask; e->slots[j] != NULL; j = (j + 1) & mask) {
-    uint32_t home = (uint32_t)sf__hash_id(e, e->slots[j]->id) & mask;
+  while (e->slots[i].p != p) i = (i + 1) & mask;
+  e->slots[i].p = NULL;
+  for (uint32_t j = (i + 1) & mask; e->slots[j].p != NULL; j = (j + 1) & mask) {
+    uint32_t home = (uint32_t)e->slots[j].hash & mask;
     /* Move slots[j] into the hole at i unless its home lies cyclically in (i, j]. */
     int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
     if (stays) continue;
     e->slots[i] = e->slots[j];
-    e->slots[j] = NULL;
+    e->slots[j].p = NULL;
     i = j;
   }
   e->npeers--;
@@ -608,8 +648,9 @@ static void sf__send(sf_hb_engine_t *e, sf_hb_packet_t *p, const sf__addr_t *to,
     int64_t lag = overdue_us > (int64_t)e->js_measured_us ? overdue_us : (int64_t)e->js_measured_us;
     p->lag_us = lag >= (int64_t)SF_HB_LAG_UNKNOWN ? SF_HB_LAG_UNKNOWN - 1 : (uint32_t)lag;
   }
-  int n =
-      sf_hb_packet_encode(p, e->send_key >= 0 ? &e->keys[e->send_key] : NULL, e->out_buf[e->nout], SF_HB_MAX_PACKET);
+  int n = sf__hb_packet_encode_prepared(p, e->send_key >= 0 ? &e->keys[e->send_key] : NULL,
+                                        e->send_key >= 0 ? &e->hmac[e->send_key] : NULL, e->out_buf[e->nout],
+                                        SF_HB_MAX_PACKET);
   if (n <= 0) {
     /* Cannot happen with the options validated at start; counted rather than hidden. */
     e->stats.send_errors++;
@@ -747,7 +788,7 @@ static int sf__evict_one(sf_hb_engine_t *e, int64_t now) {
   e->last_evict_scan = now;
   sf__peer_t *victim = NULL;
   for (uint32_t i = 0; i < e->nslots; i++) {
-    sf__peer_t *p = e->slots[i];
+    sf__peer_t *p = e->slots[i].p;
     if (p == NULL || p->is_target || (p->state != SF_HB_STATE_DEAD && p->state != SF_HB_STATE_LEFT)) continue;
     if (victim == NULL || p->last_arrival < victim->last_arrival) victim = p;
   }
@@ -850,7 +891,7 @@ static void sf__on_beat(sf_hb_engine_t *e, sf__peer_t *p, const sf_hb_packet_t *
     }
   }
   sf__schedule(e, p, sf__peer_time_at(e, p, e->y_suspect));
-  if (pkt->flags & SF_HB_FLAG_WANT_ACK) sf__send_body(e, SF_HB_ACK, NULL, 0, pkt->send_time, from, now);
+  if (pkt->flags & SF_HB_FLAG_WANT_ACK) sf__send_body(e, SF_HB_ACK, NULL, 0, pkt->send_time, from, e->wake_now);
 }
 
 static void sf__on_ack(sf_hb_engine_t *e, sf__peer_t *p, const sf_hb_packet_t *pkt, int64_t now) {
@@ -867,7 +908,7 @@ static void sf__on_ack(sf_hb_engine_t *e, sf__peer_t *p, const sf_hb_packet_t *p
   for (uint32_t i = 0; i < SF__HB_RELAYS; i++) {
     sf__relay_t *r = &e->relays[i];
     if (r->probe_id != pkt->probe_id || r->expires < now || strcmp(r->target, p->id) != 0) continue;
-    sf__send_body(e, SF_HB_PING_ACK, p->id, r->probe_id, pkt->echo_time, &r->requester, now);
+    sf__send_body(e, SF_HB_PING_ACK, p->id, r->probe_id, pkt->echo_time, &r->requester, e->wake_now);
     r->probe_id = 0;
     break;
   }
@@ -883,7 +924,7 @@ static void sf__on_ping_req(sf_hb_engine_t *e, sf__peer_t *p, const sf_hb_packet
   r->expires = now + e->probe_timeout_ns;
   memcpy(r->target, t->id, sizeof r->target);
   r->requester = *from;
-  sf__send_body(e, SF_HB_PING, NULL, pkt->probe_id, 0, &t->addr, now);
+  sf__send_body(e, SF_HB_PING, NULL, pkt->probe_id, 0, &t->addr, e->wake_now);
 }
 
 static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int truncated, const sf__addr_t *from,
@@ -894,7 +935,7 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
     return;
   }
   sf_hb_packet_t pkt;
-  int rc = truncated ? SF_EMALFORMED : sf_hb_packet_decode(buf, len, e->keys, e->nkeys, &pkt);
+  int rc = truncated ? SF_EMALFORMED : sf__hb_packet_decode_prepared(buf, len, e->keys, e->hmac, e->nkeys, &pkt);
   if (rc == SF_EPROTO_VERSION) {
     e->stats.dropped_version++;
     return;
@@ -905,7 +946,8 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
     e->stats.dropped_malformed++;
     return;
   }
-  if (strcmp(pkt.sender, e->o.id) == 0) {
+  uint64_t sender_hash = sf__hash_id(e, pkt.sender);
+  if (sender_hash == e->own_hash && strcmp(pkt.sender, e->o.id) == 0) {
     /* Our own packet came back. From a target whose address is this very socket, the target is this
      * engine (a mesh list or an agent's monitors that include it): stop beating there. From anywhere
      * else it is a reflection: anyone who captured one of our packets can send it back to us from a
@@ -916,7 +958,7 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
     e->stats.dropped_unknown++;
     return;
   }
-  sf__peer_t *p = sf__find(e, pkt.sender);
+  sf__peer_t *p = sf__find_hashed(e, pkt.sender, sender_hash);
   if (p == NULL) {
     /* Never create a peer for a packet its window would refuse anyway. */
     if (pkt.seq == 0) {
@@ -964,7 +1006,7 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
       sf__on_ack(e, p, &pkt, now);
       break;
     case SF_HB_PING:
-      if (e->o.role == SF_HB_MESH) sf__send_body(e, SF_HB_ACK, NULL, pkt.probe_id, pkt.send_time, from, now);
+      if (e->o.role == SF_HB_MESH) sf__send_body(e, SF_HB_ACK, NULL, pkt.probe_id, pkt.send_time, from, e->wake_now);
       break;
     case SF_HB_PING_REQ:
       if (e->o.role == SF_HB_MESH) sf__on_ping_req(e, p, &pkt, from, now);
@@ -977,30 +1019,117 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
   }
 }
 
-static void sf__receive(sf_hb_engine_t *e, int64_t now) {
+/* Points each receive slot at its buffers, once: a drain then resets only the lengths the kernel
+ * wrote, for the datagrams it read. */
+static void sf__rx_init(sf_hb_engine_t *e) {
+  for (int i = 0; i < SF__HB_BATCH; i++) {
+    e->in_iov[i].iov_base = e->in_buf[i];
+    e->in_iov[i].iov_len = SF_HB_MAX_PACKET;
+    struct msghdr *h = &e->in_msgs[i].msg_hdr;
+    h->msg_name = &e->in_addr[i].u;
+    h->msg_namelen = sizeof e->in_addr[i].u;
+    h->msg_iov = &e->in_iov[i];
+    h->msg_iovlen = 1;
+    h->msg_control = e->in_ctl[i].buf;
+    h->msg_controllen = sizeof e->in_ctl[i].buf;
+  }
+}
+
+/* Before a batch of n datagrams is handled, asks the cache for what handling them will read: the
+ * hash slots of their senders, then the records of the peers in those slots. With thousands of
+ * peers each is a cache miss, and taken one after the other these misses were most of the time a
+ * beat cost; issued together they overlap. Only a hint: the sender id is read where the header puts
+ * it (docs/protocol.md), without any check beyond staying inside the datagram. */
+static void sf__rx_prefetch(const sf_hb_engine_t *e, int n) {
+  if (e->nslots == 0) return;
+  uint32_t mask = e->nslots - 1, home[SF__HB_BATCH];
+  for (int i = 0; i < n; i++) {
+    const uint8_t *b = e->in_buf[i];
+    size_t len = e->in_msgs[i].msg_len, id_len = len > 10 ? b[10] : 0;
+    home[i] = UINT32_MAX;
+    if (id_len == 0 || id_len > SF_HB_MAX_ID || 48 + id_len > len) continue;
+    home[i] = (uint32_t)sf__hash_bytes(e, (const char *)b + 48, id_len) & mask;
+    __builtin_prefetch(&e->slots[home[i]]);
+  }
+  for (int i = 0; i < n; i++) {
+    if (home[i] == UINT32_MAX || e->slots[home[i]].p == NULL) continue;
+    const char *p = (const char *)e->slots[home[i]].p;
+    for (size_t off = 0; off < sizeof(sf__peer_t); off += 64) __builtin_prefetch(p + off);
+  }
+}
+
+/* When datagram h arrived, on CLOCK_MONOTONIC: the kernel's receive timestamp (SO_TIMESTAMPNS,
+ * CLOCK_REALTIME) plus `offset`, the difference of the two clocks read once per drain, clamped to
+ * [since, now] (a step of the wall clock moves an arrival by at most the time between two drains);
+ * `now` when the kernel gave none. */
+static int64_t sf__rx_arrival(struct msghdr *h, int64_t offset, int64_t since, int64_t now) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    struct timespec ts;
+    memcpy(&ts, CMSG_DATA(c), sizeof ts);
+    int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + offset;
+    return at > now ? now : at < since ? since : at;
+  }
+  return now;
+}
+
+/* Reads what waits in the socket (at most SF__HB_RECV_BATCHES batches, so a flood cannot starve the
+ * timer) and returns how many datagrams. Each is handled at its arrival time (sf__rx_arrival), so
+ * that inter-arrival samples and RTTs do not depend on when the engine got round to reading; with
+ * `exact` 0 (the burst read after a local pause) at `now`, which is what the pause guard expects. */
+static uint32_t sf__receive(sf_hb_engine_t *e, int64_t now, int exact) {
+  struct timespec rt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  int64_t offset = sf__now() - ((int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec);
+  uint32_t total = 0;
   for (int batch = 0; batch < SF__HB_RECV_BATCHES; batch++) {
-    for (int i = 0; i < SF__HB_BATCH; i++) {
-      e->in_iov[i].iov_base = e->in_buf[i];
-      e->in_iov[i].iov_len = SF_HB_MAX_PACKET;
-      memset(&e->in_msgs[i], 0, sizeof e->in_msgs[i]);
-      e->in_msgs[i].msg_hdr.msg_name = &e->in_addr[i].u;
-      e->in_msgs[i].msg_hdr.msg_namelen = sizeof e->in_addr[i].u;
-      e->in_msgs[i].msg_hdr.msg_iov = &e->in_iov[i];
-      e->in_msgs[i].msg_hdr.msg_iovlen = 1;
-    }
     int n = recvmmsg(e->fd, e->in_msgs, SF__HB_BATCH, MSG_DONTWAIT, NULL);
+    if (n > 1) sf__rx_prefetch(e, n);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return; /* EAGAIN: drained; anything else (ECONNREFUSED from an ICMP error) waits for the next wake */
+      /* EAGAIN: drained. Another error (ECONNREFUSED from an ICMP error) is consumed by being
+       * reported, and the datagrams behind it still wait: read on. */
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      continue;
     }
     for (int i = 0; i < n; i++) {
+      struct msghdr *h = &e->in_msgs[i].msg_hdr;
       sf__addr_t *from = &e->in_addr[i];
-      from->len = e->in_msgs[i].msg_hdr.msg_namelen;
-      int truncated = (e->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-      sf__on_packet(e, e->in_buf[i], e->in_msgs[i].msg_len, truncated, from, now);
+      from->len = h->msg_namelen;
+      int64_t at = exact ? sf__rx_arrival(h, offset, e->rx_since, now) : now;
+      int truncated = (h->msg_flags & MSG_TRUNC) != 0;
+      sf__on_packet(e, e->in_buf[i], e->in_msgs[i].msg_len, truncated, from, at);
+      h->msg_namelen = sizeof e->in_addr[i].u;
+      h->msg_controllen = sizeof e->in_ctl[i].buf;
     }
-    if (n < SF__HB_BATCH) return;
+    total += (uint32_t)n;
+    if (n < SF__HB_BATCH) break;
   }
+  e->rx_since = now;
+  return total;
+}
+
+/* Wake-up coalescing. A quiet engine (an agent, a small mesh) has epoll watch its socket and reads
+ * each datagram as it comes. Under load, a wake-up per datagram or per small burst is most of the
+ * engine's cost (the kernel's share above all), so once a rate window (SF__HB_RATE_WINDOW_MS) has
+ * seen SF__HB_BUSY_RATE datagrams a second, epoll stops watching the socket and the thread drains it
+ * every coalesce_ns instead (and on every tick), until a window sees less than half that rate. The
+ * arrival times stay exact (kernel timestamps); what waits up to coalesce_ns is the handling: the
+ * ACKs this engine sends, and events. docs/failure-detection.md, "Cost and limits". */
+static void sf__rx_pace(sf_hb_engine_t *e, int64_t now, uint32_t got) {
+  e->rx_window_count += got;
+  int64_t span = now - e->rx_window_start;
+  if (span >= SF__HB_RATE_WINDOW_MS * SF__NS_PER_MS) {
+    double rate = (double)e->rx_window_count * 1e9 / (double)span;
+    e->rx_busy = rate >= (e->rx_busy ? SF__HB_BUSY_RATE / 2 : SF__HB_BUSY_RATE);
+    e->rx_window_start = now;
+    e->rx_window_count = 0;
+  }
+  int armed = !e->rx_busy;
+  if (armed != e->rx_armed) {
+    struct epoll_event ev = {.events = armed ? EPOLLIN : 0, .data.u32 = 0};
+    if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->fd, &ev) == 0) e->rx_armed = armed;
+  }
+  if (!e->rx_armed) e->rx_resume = now + e->coalesce_ns;
 }
 
 /* ---- The thread ------------------------------------------------------------------------------------ */
@@ -1011,7 +1140,7 @@ static void sf__receive(sf_hb_engine_t *e, int64_t now) {
 static void sf__on_pause(sf_hb_engine_t *e, int64_t pause, int64_t now) {
   e->stats.pauses++;
   for (uint32_t i = 0; i < e->nslots; i++) {
-    sf__peer_t *p = e->slots[i];
+    sf__peer_t *p = e->slots[i].p;
     if (p == NULL || !p->tracked || p->last_arrival == SF__NEVER) continue;
     p->last_arrival += pause;
     if (p->probing) p->probe_end += pause;
@@ -1025,7 +1154,12 @@ static void *sf__thread(void *arg) {
   sf_hb_engine_t *e = arg;
   for (;;) {
     struct epoll_event evs[3];
-    int n = epoll_wait(e->epfd, evs, 3, -1);
+    int timeout = -1;
+    if (!e->rx_armed) {
+      int64_t wait = e->rx_resume - sf__now();
+      timeout = wait <= 0 ? 0 : (int)((wait + SF__NS_PER_MS - 1) / SF__NS_PER_MS);
+    }
+    int n = epoll_wait(e->epfd, evs, 3, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       break; /* cannot happen with valid descriptors; stop rather than spin */
@@ -1046,6 +1180,7 @@ static void *sf__thread(void *arg) {
       pthread_mutex_lock(&e->mu);
     }
     int64_t now = sf__now();
+    e->wake_now = now;
     if (stop || e->stopping) {
       if (e->leave) {
         sf__send_beats(e, now, 1);
@@ -1060,8 +1195,8 @@ static void *sf__thread(void *arg) {
       sf__on_pause(e, now - e->last_wake - e->tick_ns, now);
     e->last_wake = now;
     /* Datagrams first, verdicts after: beats that waited in the socket must count before anyone is
-     * judged. */
-    if (readable) sf__receive(e, now);
+     * judged. A socket epoll does not watch (under load) is drained at every wake-up. */
+    if (readable || !e->rx_armed) sf__rx_pace(e, now, sf__receive(e, now, now >= e->no_samples_until));
     if (tick) {
       uint64_t expirations;
       while (read(e->timerfd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
@@ -1099,6 +1234,13 @@ void sf_hb_options_init(sf_hb_options_t *o) {
   o->indirect_probes = 3;
   o->probe_timeout_ms = 0; /* 2 * interval */
   o->replay_window = 256;
+}
+
+/* The HMAC key schedules of e->keys, done once here rather than for every packet. */
+static void sf__prepare_keys(sf_hb_engine_t *e) {
+  memset(e->hmac, 0, sizeof e->hmac);
+  for (uint32_t i = 0; i < e->nkeys; i++)
+    if (e->keys[i].auth == SF_HB_AUTH_HMAC_SHA256) sf__hb_hmac_prepare(e->keys[i].bytes, e->keys[i].len, &e->hmac[i]);
 }
 
 /* Keys a packet can be signed with and verified by; send_key_id among them. */
@@ -1155,7 +1297,7 @@ static int sf__options_ok(const sf_hb_options_t *o, int *send_index) {
 
 static void sf__engine_free(sf_hb_engine_t *e) {
   for (uint32_t i = 0; i < e->nslots; i++)
-    if (e->slots[i] != NULL && !e->slots[i]->is_target) free(e->slots[i]);
+    if (e->slots[i].p != NULL && !e->slots[i].p->is_target) free(e->slots[i].p);
   for (uint32_t i = 0; i < e->ntargets; i++) free(e->targets[i]);
   free(e->slots);
   free(e->targets);
@@ -1194,11 +1336,14 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   e->peer_bytes = sizeof(sf__peer_t) + (size_t)e->max_samples * sizeof(uint32_t);
   memcpy(e->keys, o->keys, sizeof e->keys);
   e->nkeys = o->nkeys;
+  sf__prepare_keys(e);
   e->send_key = send_index;
   e->interval_ns = (int64_t)e->o.interval_ms * SF__NS_PER_MS;
   uint32_t tick_ms = e->o.interval_ms / 4 < SF__HB_MIN_TICK_MS ? SF__HB_MIN_TICK_MS : e->o.interval_ms / 4;
   e->tick_ns = (int64_t)tick_ms * SF__NS_PER_MS;
   e->probe_timeout_ns = (int64_t)e->o.probe_timeout_ms * SF__NS_PER_MS;
+  e->coalesce_ns = (int64_t)SF__HB_COALESCE_MS * SF__NS_PER_MS;
+  if (e->coalesce_ns > e->tick_ns) e->coalesce_ns = e->tick_ns;
   /* A gap of four ticks, and at least one interval and 50 ms, is a pause: shorter hiccups are
    * absorbed by the acceptable pause of the detector. */
   e->pause_threshold_ns = 4 * e->tick_ns;
@@ -1211,6 +1356,7 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   e->want_ack_every = 1000 / e->o.interval_ms < 5 ? 5 : 1000 / e->o.interval_ms;
   e->rng = sf__random_seed();
   e->hash_seed = sf__random_seed();
+  e->own_hash = sf__hash_id(e, e->o.id);
   e->family = o->bind.ss_family;
 
   e->fd = socket(e->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1221,6 +1367,8 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   }
   int rcvbuf = SF__RCVBUF;
   setsockopt(e->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf); /* best effort: capped by rmem_max */
+  int on = 1; /* receive timestamps; without them a datagram arrives when it is read */
+  setsockopt(e->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   if (bind(e->fd, (const struct sockaddr *)&o->bind, o->bind_len) != 0) goto fail_errno;
   e->local.len = sizeof e->local.u;
   if (getsockname(e->fd, &e->local.u.sa, &e->local.len) != 0) goto fail_errno;
@@ -1239,6 +1387,9 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fds[i], &ev) != 0) goto fail_errno;
   }
   e->next_beat = sf__now();
+  e->rx_armed = 1;
+  e->rx_since = e->rx_window_start = e->next_beat;
+  sf__rx_init(e);
   rc = pthread_create(&e->thread, NULL, sf__thread, e);
   if (rc != 0) {
     sf__engine_free(e);
@@ -1353,6 +1504,7 @@ int sf_hb_engine_set_keys(sf_hb_engine_t *e, const sf_hb_key_t *keys, uint32_t n
   memset(e->keys, 0, sizeof e->keys);
   if (nkeys > 0) memcpy(e->keys, keys, nkeys * sizeof *keys);
   e->nkeys = nkeys;
+  sf__prepare_keys(e);
   e->send_key = send_index;
   pthread_mutex_unlock(&e->mu);
   return 0;
@@ -1410,7 +1562,7 @@ size_t sf_hb_engine_members(sf_hb_engine_t *e, sf_hb_member_t *out, size_t max) 
     n++;
   }
   for (uint32_t i = 0; i < e->nslots; i++) {
-    sf__peer_t *p = e->slots[i];
+    sf__peer_t *p = e->slots[i].p;
     if (p == NULL || p->is_target) continue;
     if (n < max && out != NULL) sf__member(e, p, now, &out[n]);
     n++;
@@ -1459,7 +1611,7 @@ int sf_hb_engine_set_loss(sf_hb_engine_t *e, double rate, const struct sockaddr 
 /* ---- Internal (engine_internal.h) ------------------------------------------------------------------ */
 
 size_t sf__hb_engine_bytes_per_peer(const sf_hb_engine_t *e) {
-  return e->peer_bytes + 2 * sizeof(sf__peer_t *) /* hash slots at load 1/2 */ + sizeof(sf__peer_t *) /* heap */;
+  return e->peer_bytes + 2 * sizeof(sf__slot_t) /* hash slots at load 1/2 */ + sizeof(sf__peer_t *) /* heap */;
 }
 
 uint64_t sf__hb_engine_events_dropped(sf_hb_engine_t *e) {

@@ -24,6 +24,31 @@ extern "C" {
 #define SF__HB_MAX_INDIRECT_PROBES 16 /* the largest k */
 #define SF__HB_MAX_LOSS_RULES 16      /* per-address loss rates of the test hook */
 #define SF__HB_MIN_TICK_MS 5          /* the timer ticks every max(interval / 4, 5 ms) */
+/* Wake-up coalescing (engine.c, sf__rx_pace): an engine that read at least SF__HB_BUSY_RATE datagrams
+ * a second over a window of SF__HB_RATE_WINDOW_MS drains its socket every SF__HB_COALESCE_MS (at most
+ * a tick) instead of waking for each datagram, until a window sees less than half that rate. */
+#define SF__HB_COALESCE_MS 5
+#define SF__HB_BUSY_RATE 500
+#define SF__HB_RATE_WINDOW_MS 100
+
+/* HMAC-SHA-256 with its key schedule done once (sha256.c): the SHA-256 states after the key's ipad
+ * block and after its opad block (RFC 2104, section 4, "Implementation note"), so that a tag costs
+ * the compressions of the message and of the outer hash only, two fewer than sf_hmac_sha256. */
+typedef struct sf__hb_hmac_key_s {
+  uint32_t inner[8];
+  uint32_t outer[8];
+} sf__hb_hmac_key_t;
+
+void sf__hb_hmac_prepare(const uint8_t *key, size_t key_len, sf__hb_hmac_key_t *out);
+void sf__hb_hmac_prepared(const sf__hb_hmac_key_t *k, const void *data, size_t len, uint8_t out[32]);
+
+/* sf_hb_packet_encode and sf_hb_packet_decode with the keys' schedules prepared (packet.c): prepared
+ * holds, for each HMAC key, sf__hb_hmac_prepare of it (for key, of that key; for keys, index for
+ * index); NULL: computed per packet, as the public functions do. The result is the same. */
+int sf__hb_packet_encode_prepared(const sf_hb_packet_t *p, const sf_hb_key_t *key, const sf__hb_hmac_key_t *prepared,
+                                  uint8_t *buf, size_t cap);
+int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_key_t *keys,
+                                  const sf__hb_hmac_key_t *prepared, size_t nkeys, sf_hb_packet_t *out);
 
 /* Bytes one tracked peer costs: its record with its inter-arrival ring, plus its share of the id
  * hash table (load <= 1/2) and of the deadline heap. */

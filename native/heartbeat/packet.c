@@ -11,6 +11,7 @@
 
 #include "steadfast/crc.h"
 #include "steadfast/heartbeat.h"
+#include "engine_internal.h"
 
 /* Header offsets (docs/protocol.md, "Header"). */
 enum {
@@ -130,13 +131,18 @@ static size_t sf__id_len(const char *s) {
   return n;
 }
 
-/* The tag of buf[0, len) under auth/key, tag_len bytes (sf__tag_len). */
-static void sf__tag(uint8_t auth, const sf_hb_key_t *key, const uint8_t *buf, size_t len, uint8_t *tag) {
+/* The tag of buf[0, len) under auth/key, tag_len bytes (sf__tag_len); prepared: key's HMAC schedule,
+ * or NULL. */
+static void sf__tag(uint8_t auth, const sf_hb_key_t *key, const sf__hb_hmac_key_t *prepared, const uint8_t *buf,
+                    size_t len, uint8_t *tag) {
   if (auth == SF_HB_AUTH_CRC32C) {
     sf__put32(tag, sf_crc32c(0, buf, len));
   } else if (auth == SF_HB_AUTH_HMAC_SHA256) {
     uint8_t mac[32];
-    sf_hmac_sha256(key->bytes, key->len, buf, len, mac);
+    if (prepared != NULL)
+      sf__hb_hmac_prepared(prepared, buf, len, mac);
+    else
+      sf_hmac_sha256(key->bytes, key->len, buf, len, mac);
     memcpy(tag, mac, 16); /* RFC 2104 section 5: the leftmost bits */
   } else {
     /* The 64-bit result as the reference implementation outputs it, least significant byte first,
@@ -147,6 +153,11 @@ static void sf__tag(uint8_t auth, const sf_hb_key_t *key, const uint8_t *buf, si
 }
 
 int sf_hb_packet_encode(const sf_hb_packet_t *p, const sf_hb_key_t *key, uint8_t *buf, size_t cap) {
+  return sf__hb_packet_encode_prepared(p, key, NULL, buf, cap);
+}
+
+int sf__hb_packet_encode_prepared(const sf_hb_packet_t *p, const sf_hb_key_t *key, const sf__hb_hmac_key_t *prepared,
+                                  uint8_t *buf, size_t cap) {
   uint8_t auth = SF_HB_AUTH_CRC32C, key_id = 0;
   if (key != NULL) {
     if (!sf__key_ok(key)) return -EINVAL;
@@ -186,18 +197,23 @@ int sf_hb_packet_encode(const sf_hb_packet_t *p, const sf_hb_key_t *key, uint8_t
     sf__put64(b + 1 + target_len, p->probe_id);
     sf__put64(b + 9 + target_len, p->echo_time);
   }
-  sf__tag(auth, key, buf, tag_off, buf + tag_off);
+  sf__tag(auth, key, auth == SF_HB_AUTH_HMAC_SHA256 ? prepared : NULL, buf, tag_off, buf + tag_off);
   return (int)total;
 }
 
-/* The key that verifies a packet of (auth, key_id), or NULL. */
-static const sf_hb_key_t *sf__find_key(const sf_hb_key_t *keys, size_t nkeys, uint8_t auth, uint8_t key_id) {
+/* The index of the key that verifies a packet of (auth, key_id), or -1. */
+static int sf__find_key(const sf_hb_key_t *keys, size_t nkeys, uint8_t auth, uint8_t key_id) {
   for (size_t i = 0; i < nkeys; i++)
-    if (keys[i].id == key_id) return keys[i].auth == auth && sf__key_ok(&keys[i]) ? &keys[i] : NULL;
-  return NULL;
+    if (keys[i].id == key_id) return keys[i].auth == auth && sf__key_ok(&keys[i]) ? (int)i : -1;
+  return -1;
 }
 
 int sf_hb_packet_decode(const uint8_t *buf, size_t len, const sf_hb_key_t *keys, size_t nkeys, sf_hb_packet_t *out) {
+  return sf__hb_packet_decode_prepared(buf, len, keys, NULL, nkeys, out);
+}
+
+int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_key_t *keys,
+                                  const sf__hb_hmac_key_t *prepared, size_t nkeys, sf_hb_packet_t *out) {
   /* Steps 1-4: big enough for the header, ours, and exactly as long as it says. */
   if (len < SF__HEADER) return SF_EMALFORMED;
   if (memcmp(buf + SF__OFF_MAGIC, sf__magic, 4) != 0) return SF_EPROTO_VERSION;
@@ -228,18 +244,21 @@ int sf_hb_packet_decode(const uint8_t *buf, size_t len, const sf_hb_key_t *keys,
   /* Step 9: a scheme and key this receiver accepts. Without keys, only CRC-32C (key id 0): a MAC'd
    * packet cannot be checked, so it is not trusted. With keys, never CRC-32C: anyone can compute it. */
   const sf_hb_key_t *key = NULL;
+  const sf__hb_hmac_key_t *schedule = NULL;
   if (nkeys == 0) {
     if (auth != SF_HB_AUTH_CRC32C || key_id != 0) return SF_EAUTH;
   } else {
     if (auth == SF_HB_AUTH_CRC32C) return SF_EAUTH;
-    key = sf__find_key(keys, nkeys, auth, key_id);
-    if (key == NULL) return SF_EAUTH;
+    int k = sf__find_key(keys, nkeys, auth, key_id);
+    if (k < 0) return SF_EAUTH;
+    key = &keys[k];
+    if (prepared != NULL && auth == SF_HB_AUTH_HMAC_SHA256) schedule = &prepared[k];
   }
 
   /* Step 10: the tag, compared without an early exit so the time taken tells nothing of where the
    * first wrong byte is. */
   uint8_t want[16];
-  sf__tag(auth, key, buf, tag_off, want);
+  sf__tag(auth, key, schedule, buf, tag_off, want);
   uint8_t diff = 0;
   for (size_t i = 0; i < tag_len; i++) diff |= (uint8_t)(want[i] ^ buf[tag_off + i]);
   if (diff != 0) return SF_EAUTH;

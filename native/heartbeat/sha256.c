@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "steadfast/heartbeat.h"
+#include "engine_internal.h"
 
 /* FIPS 180-4, section 4.2.2: the first 32 bits of the fractional parts of the cube roots of the
  * first 64 primes. */
@@ -114,9 +115,11 @@ void sf_sha256(const void *data, size_t len, uint8_t out[32]) {
 }
 
 /* RFC 2104, section 2: H(K ^ opad, H(K ^ ipad, text)), with a key longer than the block size (64
- * bytes) first replaced by its hash, and a shorter one padded with zeros. */
-void sf_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len, uint8_t out[32]) {
-  uint8_t k[64] = {0}, pad[64], inner[32];
+ * bytes) first replaced by its hash, and a shorter one padded with zeros. K ^ ipad and K ^ opad are
+ * one block each, so the hash states after them depend on the key only: section 4 suggests keeping
+ * them, which sf__hb_hmac_prepare does. */
+void sf__hb_hmac_prepare(const uint8_t *key, size_t key_len, sf__hb_hmac_key_t *out) {
+  uint8_t k[64] = {0}, pad[64];
   if (key_len > 64)
     sf_sha256(key, key_len, k);
   else if (key_len > 0)
@@ -125,11 +128,33 @@ void sf_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t
   for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
   sf__sha256_init(&s);
   sf__sha256_update(&s, pad, 64);
-  sf__sha256_update(&s, data, len);
-  sf__sha256_final(&s, inner);
+  memcpy(out->inner, s.h, sizeof out->inner);
   for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
   sf__sha256_init(&s);
   sf__sha256_update(&s, pad, 64);
+  memcpy(out->outer, s.h, sizeof out->outer);
+}
+
+/* The hash continued from a state left after one whole block. */
+static void sf__sha256_resume(sf__sha256_t *s, const uint32_t h[8]) {
+  memcpy(s->h, h, sizeof s->h);
+  s->used = 0;
+  s->total = 64;
+}
+
+void sf__hb_hmac_prepared(const sf__hb_hmac_key_t *k, const void *data, size_t len, uint8_t out[32]) {
+  uint8_t inner[32];
+  sf__sha256_t s;
+  sf__sha256_resume(&s, k->inner);
+  sf__sha256_update(&s, data, len);
+  sf__sha256_final(&s, inner);
+  sf__sha256_resume(&s, k->outer);
   sf__sha256_update(&s, inner, 32);
   sf__sha256_final(&s, out);
+}
+
+void sf_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len, uint8_t out[32]) {
+  sf__hb_hmac_key_t k;
+  sf__hb_hmac_prepare(key, key_len, &k);
+  sf__hb_hmac_prepared(&k, data, len, out);
 }
