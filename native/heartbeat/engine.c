@@ -1236,6 +1236,27 @@ void sf_hb_options_init(sf_hb_options_t *o) {
   o->replay_window = 256;
 }
 
+/* The timer's period: a quarter of the interval, at least SF__HB_MIN_TICK_MS. Verdicts come up to one
+ * tick late, which the detection bound includes. */
+static uint32_t sf__tick_ms(uint32_t interval_ms) {
+  return interval_ms / 4 < SF__HB_MIN_TICK_MS ? SF__HB_MIN_TICK_MS : interval_ms / 4;
+}
+
+/* probe_timeout_ms 0 means twice the interval. */
+static uint32_t sf__probe_timeout_ms(const sf_hb_options_t *o) {
+  return o->probe_timeout_ms != 0 ? o->probe_timeout_ms : 2 * o->interval_ms;
+}
+
+double sf_hb_detection_bound_ms(const sf_hb_options_t *o) {
+  double conviction = sf__hb_detection_time_ms(&o->phi, o->interval_ms, o->dead_phi);
+  if (o->role == SF_HB_MESH) {
+    /* Probes start at suspect and a member is convicted only once the round is over. */
+    double probed = sf__hb_detection_time_ms(&o->phi, o->interval_ms, o->suspect_phi) + sf__probe_timeout_ms(o);
+    if (probed > conviction) conviction = probed;
+  }
+  return conviction + sf__tick_ms(o->interval_ms);
+}
+
 /* The HMAC key schedules of e->keys, done once here rather than for every packet. */
 static void sf__prepare_keys(sf_hb_engine_t *e) {
   memset(e->hmac, 0, sizeof e->hmac);
@@ -1325,7 +1346,7 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   e->o = *o;
   e->o.id[SF_HB_MAX_ID] = '\0';
   if (e->o.phi.max_samples == 0) e->o.phi.max_samples = SF__HB_DEFAULT_SAMPLES;
-  if (e->o.probe_timeout_ms == 0) e->o.probe_timeout_ms = 2 * e->o.interval_ms;
+  e->o.probe_timeout_ms = sf__probe_timeout_ms(&e->o);
   if (e->o.incarnation == 0) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1339,7 +1360,7 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   sf__prepare_keys(e);
   e->send_key = send_index;
   e->interval_ns = (int64_t)e->o.interval_ms * SF__NS_PER_MS;
-  uint32_t tick_ms = e->o.interval_ms / 4 < SF__HB_MIN_TICK_MS ? SF__HB_MIN_TICK_MS : e->o.interval_ms / 4;
+  uint32_t tick_ms = sf__tick_ms(e->o.interval_ms);
   e->tick_ns = (int64_t)tick_ms * SF__NS_PER_MS;
   e->probe_timeout_ns = (int64_t)e->o.probe_timeout_ms * SF__NS_PER_MS;
   e->coalesce_ns = (int64_t)SF__HB_COALESCE_MS * SF__NS_PER_MS;
@@ -1569,6 +1590,10 @@ size_t sf_hb_engine_members(sf_hb_engine_t *e, sf_hb_member_t *out, size_t max) 
   }
   pthread_mutex_unlock(&e->mu);
   return n;
+}
+
+uint64_t sf_hb_engine_incarnation(const sf_hb_engine_t *e) {
+  return e->o.incarnation; /* set at start, read-only afterwards */
 }
 
 void sf_hb_engine_stats(sf_hb_engine_t *e, sf_hb_stats_t *out) {

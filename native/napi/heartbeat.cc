@@ -30,15 +30,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
-extern "C" {
 #include "steadfast/heartbeat.h"
-// Internal to the core, for sf__hb_detection_time_ms: the detection bound has one implementation.
-#include "../heartbeat/detector_internal.h"
-}
 
 namespace {
 
@@ -328,6 +323,20 @@ void OptionalNumber(Napi::Object object, const char* name, T* out) {
   if (value.IsNumber()) *out = static_cast<T>(value.As<Napi::Number>().DoubleValue());
 }
 
+// The tuning fields of an options object (see HbStart) that are numbers, into opts.
+void TuningValue(Napi::Object o, sf_hb_options_t* opts) {
+  OptionalNumber(o, "intervalMs", &opts->interval_ms);
+  OptionalNumber(o, "suspectPhi", &opts->suspect_phi);
+  OptionalNumber(o, "deadPhi", &opts->dead_phi);
+  OptionalNumber(o, "maxSamples", &opts->phi.max_samples);
+  OptionalNumber(o, "minStdDevMs", &opts->phi.min_std_dev_ms);
+  OptionalNumber(o, "acceptablePauseMs", &opts->phi.acceptable_pause_ms);
+  OptionalNumber(o, "stallMs", &opts->stall_ms);
+  OptionalNumber(o, "indirectProbes", &opts->indirect_probes);
+  OptionalNumber(o, "probeTimeoutMs", &opts->probe_timeout_ms);
+  OptionalNumber(o, "replayWindow", &opts->replay_window);
+}
+
 // (options: { role, id, host, port, onEvents, keys?, sendKeyId?, intervalMs?, suspectPhi?, deadPhi?,
 //   maxSamples?, minStdDevMs?, acceptablePauseMs?, stallMs?, indirectProbes?, probeTimeoutMs?,
 //   replayWindow?, incarnation? }) -> { handle, incarnation: decimal string }. Fields left out keep
@@ -344,25 +353,9 @@ Napi::Value HbStart(const Napi::CallbackInfo& info) {
   CopyId(env, o.Get("id"), opts.id);
   FillAddress(env, o.Get("host").As<Napi::String>().Utf8Value(), o.Get("port").As<Napi::Number>().Uint32Value(),
               &opts.bind, &opts.bind_len);
-  OptionalNumber(o, "intervalMs", &opts.interval_ms);
-  OptionalNumber(o, "suspectPhi", &opts.suspect_phi);
-  OptionalNumber(o, "deadPhi", &opts.dead_phi);
-  OptionalNumber(o, "maxSamples", &opts.phi.max_samples);
-  OptionalNumber(o, "minStdDevMs", &opts.phi.min_std_dev_ms);
-  OptionalNumber(o, "acceptablePauseMs", &opts.phi.acceptable_pause_ms);
-  OptionalNumber(o, "stallMs", &opts.stall_ms);
-  OptionalNumber(o, "indirectProbes", &opts.indirect_probes);
-  OptionalNumber(o, "probeTimeoutMs", &opts.probe_timeout_ms);
-  OptionalNumber(o, "replayWindow", &opts.replay_window);
-  // The engine would take CLOCK_REALTIME itself (incarnation 0), but has no call that tells it; so the
-  // binding takes it, the same way, and can give it to JS.
+  TuningValue(o, &opts);
   Napi::Value incarnation = o.Get("incarnation");
   if (!incarnation.IsUndefined()) opts.incarnation = U64Value(incarnation);
-  if (opts.incarnation == 0) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    opts.incarnation = static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
-  }
   std::vector<sf_hb_key_t> keys = KeysValue(env, o.Get("keys"));
   for (size_t i = 0; i < keys.size(); i++) opts.keys[i] = keys[i];
   opts.nkeys = static_cast<uint32_t>(keys.size());
@@ -393,7 +386,7 @@ Napi::Value HbStart(const Napi::CallbackInfo& info) {
   // No delivery can run before this call returns (they run on this thread), so every one finds hb set.
   Napi::Object result = Napi::Object::New(env);
   result.Set("handle", Napi::External<Engine>::New(env, engine, FinalizeExternal));
-  result.Set("incarnation", Exact(env, opts.incarnation));
+  result.Set("incarnation", Exact(env, sf_hb_engine_incarnation(hb)));
   return result;
 }
 
@@ -648,15 +641,15 @@ Napi::Value HbDefaults(const Napi::CallbackInfo& info) {
   return d;
 }
 
-// (intervalMs, phi, minStdDevMs, acceptablePauseMs) -> ms: when a peer beating every intervalMs reaches
-// phi after its last beat (detector.c's inverse of phi; 0 for the floor or the pause: the defaults).
-Napi::Value HbDetectionTime(const Napi::CallbackInfo& info) {
-  sf_hb_phi_options_t o;
-  std::memset(&o, 0, sizeof o);
-  o.min_std_dev_ms = info[2].As<Napi::Number>().DoubleValue();
-  o.acceptable_pause_ms = info[3].As<Napi::Number>().DoubleValue();
-  return Napi::Number::New(info.Env(), sf__hb_detection_time_ms(&o, info[0].As<Napi::Number>().DoubleValue(),
-                                                                info[1].As<Napi::Number>().DoubleValue()));
+// ({ role, intervalMs?, suspectPhi?, deadPhi?, minStdDevMs?, acceptablePauseMs?, probeTimeoutMs? }) -> ms:
+// sf_hb_detection_bound_ms for these options (fields left out keep the defaults).
+Napi::Value HbDetectionBound(const Napi::CallbackInfo& info) {
+  Napi::Object o = info[0].As<Napi::Object>();
+  sf_hb_options_t opts;
+  sf_hb_options_init(&opts);
+  opts.role = RoleValue(info.Env(), o.Get("role"));
+  TuningValue(o, &opts);
+  return Napi::Number::New(info.Env(), sf_hb_detection_bound_ms(&opts));
 }
 
 }  // namespace
@@ -682,7 +675,7 @@ void SfHeartbeatInit(Napi::Env env, Napi::Object exports) {
       {"hbEncodePacket", HbEncodePacket},
       {"hbDecodePacket", HbDecodePacket},
       {"hbDefaults", HbDefaults},
-      {"hbDetectionTime", HbDetectionTime},
+      {"hbDetectionBound", HbDetectionBound},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }

@@ -1,17 +1,12 @@
 /**
  * detectionBoundMs: how long after a peer's last beat it is declared dead, from the options, as
- * docs/failure-detection.md ("Detection time") derives it. When phi reaches a threshold is the
- * engine's own arithmetic (sf__hb_detection_time_ms in native/heartbeat/detector.c, through the
- * binding); this file adds the mesh's indirect probes and the engine's timer tick, by the rules that
- * document states.
+ * docs/failure-detection.md ("Detection time") derives it. The arithmetic is the engine's own
+ * (sf_hb_detection_bound_ms in native/heartbeat/engine.c, through the binding).
  */
 import { binding } from '../binding';
 import { invalidArgType } from './errors';
 import { engineDefaults } from './heartbeat';
 import { resolveTuning, type HeartbeatOptions } from './options';
-
-/** The engine checks deadlines on a timer ticking every max(interval / 4, 5 ms) (engine.c). */
-const MIN_TICK_MS = 5;
 
 /**
  * The detection bound of docs/failure-detection.md: the time, in ms after a peer's last beat, by which
@@ -25,16 +20,5 @@ const MIN_TICK_MS = 5;
  */
 export function detectionBoundMs(options: Partial<HeartbeatOptions> = {}): number {
   if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'of type object', options);
-  const defaults = engineDefaults();
-  const t = resolveTuning(options, defaults);
-  const interval = t.intervalMs ?? defaults.intervalMs;
-  const floor = t.minStdDevMs ?? 0; // 0: the engine's default, a multiple of the interval
-  const pause = t.acceptablePauseMs ?? 0;
-  let conviction = binding.hbDetectionTime(interval, t.deadPhi ?? defaults.deadPhi, floor, pause);
-  if (options.role === 'mesh') {
-    const probeTimeout = defaults.probeTimeoutMs || 2 * interval; // the engine's rule for probe_timeout_ms 0
-    const suspect = binding.hbDetectionTime(interval, t.suspectPhi ?? defaults.suspectPhi, floor, pause);
-    conviction = Math.max(conviction, suspect + probeTimeout);
-  }
-  return conviction + Math.max(Math.floor(interval / 4), MIN_TICK_MS);
+  return binding.hbDetectionBound({ role: options.role === 'mesh' ? 'mesh' : 'monitor', ...resolveTuning(options, engineDefaults()) });
 }

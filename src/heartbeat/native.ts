@@ -15,7 +15,7 @@ export interface NativeHeartbeatKey {
 }
 
 /** hbStart's argument. Tuning fields left out keep the engine's defaults (sf_hb_options_init). */
-export interface NativeHeartbeatStart {
+export interface NativeHeartbeatStart extends NativeHeartbeatTuning {
   role: 'monitor' | 'agent' | 'mesh';
   id: string;
   /** A numeric IPv4 or IPv6 address, without brackets. */
@@ -25,6 +25,10 @@ export interface NativeHeartbeatStart {
   onEvents(events: NativeHeartbeatEvent[]): void;
   keys?: NativeHeartbeatKey[];
   sendKeyId?: number;
+}
+
+/** The detector and probe tuning, as the engine names it (sf_hb_options_t); left out: the default. */
+export interface NativeHeartbeatTuning {
   intervalMs?: number;
   suspectPhi?: number;
   deadPhi?: number;
@@ -111,6 +115,6 @@ export interface HeartbeatBinding {
   hbEncodePacket(fields: NativePacketFields, key: NativeHeartbeatKey | null): Buffer;
   hbDecodePacket(bytes: Uint8Array, keys: NativeHeartbeatKey[]): NativePacketFields | { error: string };
   hbDefaults(): NativeHeartbeatDefaults;
-  /** sf__hb_detection_time_ms: when phi reaches `phi` after the last beat of a steady peer (0: default floor/pause). */
-  hbDetectionTime(intervalMs: number, phi: number, minStdDevMs: number, acceptablePauseMs: number): number;
+  /** sf_hb_detection_bound_ms: the detection bound for a role and the tuning given (the rest: defaults). */
+  hbDetectionBound(options: { role: 'monitor' | 'agent' | 'mesh' } & NativeHeartbeatTuning): number;
 }

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -287,6 +288,54 @@ static void test_default_detection_times_are_the_documented_ones(void) {
   expect(o.interval_ms == 100 && o.suspect_phi == 3 && o.dead_phi == 8 && o.stall_ms == 1000 &&
              o.indirect_probes == 3 && o.replay_window == 256 && o.phi.max_samples == 200,
          "sf_hb_options_init defaults");
+}
+
+static void test_the_detection_bound_is_the_documented_table(void) {
+  current = "sf_hb_detection_bound_ms gives docs/failure-detection.md's table, with the mesh's probe round";
+  static const struct {
+    uint32_t interval_ms;
+    double bound_ms;
+  } rows[] = {{10, 92.3}, {50, 448.3}, {100, 897.6}, {200, 1795.2}, {1000, 8976.0}};
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+    sf_hb_options_t o;
+    sf_hb_options_init(&o);
+    o.role = SF_HB_MONITOR;
+    o.interval_ms = rows[i].interval_ms;
+    double monitor = sf_hb_detection_bound_ms(&o);
+    o.role = SF_HB_MESH;
+    double mesh = sf_hb_detection_bound_ms(&o);
+    expect(near(monitor, rows[i].bound_ms, 0.1) && near(mesh, rows[i].bound_ms, 0.1), "%u ms: %.1f / %.1f",
+           rows[i].interval_ms, monitor, mesh);
+  }
+  /* A probe round longer than the wait from suspect to dead delays a mesh's conviction, not a monitor's. */
+  sf_hb_options_t o;
+  sf_hb_options_init(&o);
+  o.probe_timeout_ms = 2000;
+  o.role = SF_HB_MESH;
+  expect(near(sf_hb_detection_bound_ms(&o), 655.9 + 2000 + 25, 0.1), "mesh, 2 s probes: %.1f",
+         sf_hb_detection_bound_ms(&o));
+  o.role = SF_HB_MONITOR;
+  expect(near(sf_hb_detection_bound_ms(&o), 897.6, 0.1), "monitor, 2 s probes: %.1f", sf_hb_detection_bound_ms(&o));
+}
+
+static void test_an_engine_tells_its_incarnation(void) {
+  current = "an engine's incarnation is the one given, or the wall-clock time at its start";
+  struct timespec before;
+  clock_gettime(CLOCK_REALTIME, &before);
+  node_t *a = start(SF_HB_MONITOR, "a", AF_INET);
+  if (a == NULL) return;
+  uint64_t at = (uint64_t)before.tv_sec * 1000000000u + (uint64_t)before.tv_nsec;
+  uint64_t incarnation = sf_hb_engine_incarnation(a->e);
+  expect(incarnation >= at && incarnation - at < UINT64_C(60000000000), "taken at start: %" PRIu64 " vs %" PRIu64,
+         incarnation, at);
+  node_stop(a, 0);
+  sf_hb_options_t o;
+  options(&o, SF_HB_MONITOR, "b", AF_INET);
+  o.incarnation = 42;
+  int rc;
+  node_t *b = node_start(&o, &rc);
+  expect(b != NULL && sf_hb_engine_incarnation(b->e) == 42, "given: rc %d", rc);
+  node_stop(b, 0);
 }
 
 static void test_history_keeps_exact_running_sums_over_a_ring(void) {
@@ -1283,6 +1332,8 @@ int main(void) {
   test_phi_never_overflows();
   test_inverse_gives_the_time_phi_reaches_a_threshold();
   test_default_detection_times_are_the_documented_ones();
+  test_the_detection_bound_is_the_documented_table();
+  test_an_engine_tells_its_incarnation();
   test_history_keeps_exact_running_sums_over_a_ring();
   test_an_hour_of_five_percent_loss_convicts_nobody();
   test_invalid_options_are_refused();

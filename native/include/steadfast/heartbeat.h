@@ -227,6 +227,16 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out);
  * closes the socket and frees the engine. No notify call runs after it returns. */
 void sf_hb_engine_stop(sf_hb_engine_t *e, int leave);
 
+/* The detection bound of docs/failure-detection.md for these options (zeros in `phi` and
+ * probe_timeout_ms meaning the defaults, as for sf_hb_engine_start): the time, in ms after the last beat
+ * of a peer that beat steadily every interval_ms, by which it is declared dead. That is when phi reaches
+ * dead_phi with the standard deviation at its floor or, in a mesh, the end of the first indirect-probe
+ * round if that is later, plus one tick of the engine's timer. */
+double sf_hb_detection_bound_ms(const sf_hb_options_t *o);
+
+/* This engine's incarnation (options.incarnation, or the CLOCK_REALTIME ns it took at start). */
+uint64_t sf_hb_engine_incarnation(const sf_hb_engine_t *e);
+
 /* The address the socket is bound to (the port, when bind asked for port 0). */
 int sf_hb_engine_address(sf_hb_engine_t *e, struct sockaddr_storage *out, socklen_t *len);
 
