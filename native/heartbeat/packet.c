@@ -11,6 +11,7 @@
 
 #include "steadfast/crc.h"
 #include "steadfast/heartbeat.h"
+#include "steadfast/store.h" /* sf_store_error_name: the errno names */
 #include "engine_internal.h"
 
 /* Header offsets (docs/protocol.md, "Header"). */
@@ -286,8 +287,6 @@ int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_ke
 
 const char *sf_hb_error_name(int code) {
   switch (code) {
-    case 0:
-      return "OK";
     case SF_EMALFORMED:
       return "SF_MALFORMED";
     case SF_EPROTO_VERSION:
@@ -297,40 +296,6 @@ const char *sf_hb_error_name(int code) {
     case SF_EREPLAY:
       return "SF_REPLAY";
   }
-  /* The errno values the engine can meet (socket, bind, epoll, threads); names as Node.js reports
-   * them (err.code). */
-  static const struct {
-    int value;
-    const char *name;
-  } names[] = {
-      {EADDRINUSE, "EADDRINUSE"},
-      {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
-      {EACCES, "EACCES"},
-      {EPERM, "EPERM"},
-      {EINVAL, "EINVAL"},
-      {EAFNOSUPPORT, "EAFNOSUPPORT"},
-      {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
-      {ENOENT, "ENOENT"},
-      {EEXIST, "EEXIST"},
-      {ENOSPC, "ENOSPC"},
-      {ENOMEM, "ENOMEM"},
-      {ENOBUFS, "ENOBUFS"},
-      {EMFILE, "EMFILE"},
-      {ENFILE, "ENFILE"},
-      {EAGAIN, "EAGAIN"},
-      {EINTR, "EINTR"},
-      {EBADF, "EBADF"},
-      {EMSGSIZE, "EMSGSIZE"},
-      {ENETUNREACH, "ENETUNREACH"},
-      {EHOSTUNREACH, "EHOSTUNREACH"},
-      {ECONNREFUSED, "ECONNREFUSED"},
-      {ENODEV, "ENODEV"},
-      {EIO, "EIO"},
-      {EBUSY, "EBUSY"},
-      {ENOSYS, "ENOSYS"},
-      {EOPNOTSUPP, "EOPNOTSUPP"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (-code == names[i].value) return names[i].name;
-  return "EUNKNOWN";
+  /* 0 and errno values: one table for all the native code. */
+  return sf_store_error_name(code);
 }

@@ -23,6 +23,7 @@
 // function is created just before the hook is added) and the engine thread is joined while the function
 // is still valid. This covers a worker thread that exits, and the main thread's exit, with engines open.
 #include "heartbeat.h"
+#include "exports.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -655,11 +656,7 @@ Napi::Value HbDetectionBound(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void SfHeartbeatInit(Napi::Env env, Napi::Object exports) {
-  struct Entry {
-    const char* name;
-    Napi::Value (*fn)(const Napi::CallbackInfo&);
-  };
-  const Entry entries[] = {
+  static const SfExport entries[] = {
       {"hbStart", HbStart},
       {"hbStop", HbStop},
       {"hbUnref", HbUnref},
@@ -677,5 +674,5 @@ void SfHeartbeatInit(Napi::Env env, Napi::Object exports) {
       {"hbDefaults", HbDefaults},
       {"hbDetectionBound", HbDetectionBound},
   };
-  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+  SfExportAll(env, exports, entries);
 }

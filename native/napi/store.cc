@@ -17,6 +17,7 @@
 // is torn down, when no N-API call succeeds; OnOK then settles nothing and throws nothing (see Settle),
 // the inflight count still drops, and the cleanup hook, which runs after, closes the handles.
 #include "store.h"
+#include "exports.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -840,11 +841,7 @@ Napi::Value StoreErrorName(const Napi::CallbackInfo& info) {
 void SfStoreInit(Napi::Env env, Napi::Object exports) {
   Registry* registry = new Registry();
   NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, CleanupRegistry, registry));
-  struct Entry {
-    const char* name;
-    Napi::Value (*fn)(const Napi::CallbackInfo&);
-  };
-  const Entry entries[] = {
+  static const SfExport entries[] = {
       {"storeErrorName", StoreErrorName},
       {"ckptOpen", CkptOpen},
       {"ckptClose", CkptClose},
@@ -860,5 +857,5 @@ void SfStoreInit(Napi::Env env, Napi::Object exports) {
       {"logTruncateBefore", LogTruncateBefore},
       {"logInspect", LogInspect},
   };
-  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name, registry));
+  SfExportAll(env, exports, entries, registry);
 }

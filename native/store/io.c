@@ -197,7 +197,8 @@ const char *sf_store_error_name(int code) {
     case SF_EEMPTY:
       return "SF_EMPTY";
   }
-  /* The errno values a store can meet; names as Node.js reports them (err.code). */
+  /* The errno values the native code can meet (file I/O of the stores, sockets and threads of the
+   * heartbeat engine); names as Node.js reports them (err.code). */
   static const struct {
     int value;
     const char *name;
@@ -233,6 +234,16 @@ const char *sf_store_error_name(int code) {
       {ETIMEDOUT, "ETIMEDOUT"},
       {ENOLCK, "ENOLCK"},
       {EREMOTEIO, "EREMOTEIO"},
+      {EADDRINUSE, "EADDRINUSE"},
+      {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+      {EAFNOSUPPORT, "EAFNOSUPPORT"},
+      {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+      {ENOBUFS, "ENOBUFS"},
+      {EMSGSIZE, "EMSGSIZE"},
+      {ENETUNREACH, "ENETUNREACH"},
+      {EHOSTUNREACH, "EHOSTUNREACH"},
+      {ECONNREFUSED, "ECONNREFUSED"},
+      {ENODEV, "ENODEV"},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (-names[i].value == code) return names[i].name;

@@ -15,7 +15,6 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,24 +28,7 @@
 #include "../../native/heartbeat/detector_internal.h"
 #include "../../native/heartbeat/engine_internal.h"
 
-static int passed, failed;
-static const char *current = "";
-
-static void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void expect(int ok, const char *fmt, ...) {
-  if (ok) {
-    passed++;
-    return;
-  }
-  failed++;
-  if (failed > 60) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "FAIL [%s] ", current);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-}
+#include "expect.h"
 
 static int near(double a, double b, double tolerance) {
   return fabs(a - b) <= tolerance;

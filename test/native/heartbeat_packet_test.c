@@ -9,7 +9,6 @@
  * `heartbeat_packet_test --write-corpus <dir>` writes the fuzz seeds (fuzz/corpus/packet) instead. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,24 +18,7 @@
 #include "steadfast/heartbeat.h"
 #include "../../native/heartbeat/replay.h"
 
-static int passed, failed;
-static const char *current = "";
-
-static void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void expect(int ok, const char *fmt, ...) {
-  if (ok) {
-    passed++;
-    return;
-  }
-  failed++;
-  if (failed > 60) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "FAIL [%s] ", current);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-}
+#include "expect.h"
 
 /* ---- Helpers -------------------------------------------------------------------------------------- */
 

@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,24 +22,7 @@
 #include "steadfast/store.h"
 #include "../../native/store/log_internal.h" /* sf__log_set_commit_limit */
 
-static int passed, failed;
-static const char *current = "";
-
-static void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void expect(int ok, const char *fmt, ...) {
-  if (ok) {
-    passed++;
-    return;
-  }
-  failed++;
-  if (failed > 60) return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "FAIL [%s] ", current);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-}
+#include "expect.h"
 
 /* ---- Files ---------------------------------------------------------------------------------------- */
 
