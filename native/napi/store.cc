@@ -4,7 +4,8 @@
 //
 // Threads: every function below is called on the JS thread. Each C call that does I/O runs in an
 // AsyncWorker on libuv's pool; its Execute touches only the C handle and the worker's own members (never
-// env), and OnOK, back on the JS thread, builds the result or the error and settles the promise.
+// env), and OnOK, back on the JS thread, builds the result or the error and settles the promise. The
+// exception is a log's commits, which run on the log's own commit thread ("The commit thread" below).
 // sf_log_append does no I/O (it frames the record into memory), so logAppend calls it directly.
 //
 // Handles: a C handle lives in a Handle, given to JS as an External whose finalizer closes it if JS never
@@ -20,12 +21,18 @@
 #include "exports.h"
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -36,6 +43,8 @@ extern "C" {
 namespace {
 
 struct Registry;
+struct Committer;
+void StopCommitter(Committer* committer);
 
 struct Handle {
   enum class Kind { kCheckpoint, kLog };
@@ -44,17 +53,20 @@ struct Handle {
   const Kind kind;
   sf_ckpt_t* ckpt = nullptr;
   sf_log_t* log = nullptr;
-  uint32_t inflight = 0;  // workers queued or running on this handle
+  uint32_t inflight = 0;  // workers queued or running on this handle, and commits asked for and not settled
   bool closing = false;   // close() was called: no new work is accepted
   std::vector<Napi::Promise::Deferred> close_waiters;
-  Registry* registry = nullptr;  // null once the environment's cleanup hook has run
+  Registry* registry = nullptr;    // null once the environment's cleanup hook has run
+  Committer* committer = nullptr;  // a log's commit thread, from its first commit until it closes
 
   bool Open() const {
     return !closing && (ckpt != nullptr || log != nullptr);
   }
 
-  // Synchronous close, for the finalizer and the cleanup hook, when no work can be running.
+  // Synchronous close, for the finalizer and the cleanup hooks, when no work can be running.
   void CloseNow() {
+    StopCommitter(committer);
+    committer = nullptr;
     if (ckpt != nullptr) sf_ckpt_close(ckpt);
     if (log != nullptr) sf_log_close(log);
     ckpt = nullptr;
@@ -99,9 +111,14 @@ Napi::Number SignedNum(Napi::Env env, int64_t value) {
   return Napi::Number::New(env, static_cast<double>(value));
 }
 
+// Empty strings and no details. Not a memset: the struct is 4.6 KiB, and logAppend makes one per record.
 void InitError(sf_store_error_t* err) {
-  std::memset(err, 0, sizeof *err);
+  err->code = 0;
+  err->path[0] = '\0';
+  err->message[0] = '\0';
   err->offset = -1;
+  err->lsn_first = err->lsn_last = 0;
+  err->pid = 0;
 }
 
 // The Error a failed call rejects with: code = sf_store_error_name(rc), errno = rc, message = the C
@@ -254,6 +271,25 @@ class Work : public Napi::AsyncWorker {
 
 void StartClose(Napi::Env env, Handle* handle, Napi::External<Handle> external);
 
+// Called when work on the handle has settled: starts the close that waited for the last of it. Settle
+// first, then close: a close waiting for the work resolves after the work's own promise.
+void AfterWork(Napi::Env env, Handle* handle, Napi::External<Handle> external) {
+  if (handle->inflight != 0 || !handle->closing || (handle->ckpt == nullptr && handle->log == nullptr)) return;
+  try {
+    StartClose(env, handle, external);
+  } catch (const Napi::Error& error) {
+    // Only during teardown, in practice; the environment's cleanup hook then closes the handle.
+    std::vector<Napi::Promise::Deferred> waiters = std::move(handle->close_waiters);
+    handle->close_waiters.clear();
+    for (Napi::Promise::Deferred& waiter : waiters) {
+      Settle(waiter, [&](bool& resolve) -> Napi::Value {
+        resolve = false;
+        return error.Value();
+      });
+    }
+  }
+}
+
 // Work on an open handle. Keeps the handle's External alive and counted until the work has finished.
 class HandleWork : public Work {
  public:
@@ -276,8 +312,7 @@ class HandleWork : public Work {
   Napi::Reference<Napi::External<Handle>> external_;
 
  private:
-  // Settles (Settle never throws), drops the count, then starts a close that waited for it. Settle
-  // first, then close: a close waiting for this work resolves after the work's own promise.
+  // Settles (Settle never throws), drops the count, then starts a close that waited for it.
   template <typename Fn>
   void Finish(Fn&& settle) {
     struct InflightGuard {  // the count drops however settle leaves
@@ -290,20 +325,7 @@ class HandleWork : public Work {
       InflightGuard guard{handle_};
       settle();
     }
-    if (handle_->inflight != 0 || !handle_->closing || (handle_->ckpt == nullptr && handle_->log == nullptr)) return;
-    try {
-      StartClose(Env(), handle_, external_.Value());
-    } catch (const Napi::Error& error) {
-      // Only during teardown, in practice; the environment's cleanup hook then closes the handle.
-      std::vector<Napi::Promise::Deferred> waiters = std::move(handle_->close_waiters);
-      handle_->close_waiters.clear();
-      for (Napi::Promise::Deferred& waiter : waiters) {
-        Settle(waiter, [&](bool& resolve) -> Napi::Value {
-          resolve = false;
-          return error.Value();
-        });
-      }
-    }
+    AfterWork(Env(), handle_, external_.Value());
   }
 };
 
@@ -320,6 +342,9 @@ class CloseWork : public Work {
  public:
   CloseWork(Napi::Env env, Handle* handle, Napi::External<Handle> external)
       : Work(env, "steadfast:close"), handle_(handle), external_(Napi::Persistent(external)) {
+    // No commit is running or asked for (inflight is 0): the commit thread stops at once.
+    StopCommitter(handle->committer);
+    handle->committer = nullptr;
     // Taken out of the handle now, before Execute can run, so that nothing started from here on can
     // reach them.
     ckpt_ = handle->ckpt;
@@ -692,26 +717,177 @@ Napi::Value LogAppend(const Napi::CallbackInfo& info) {
   return Num(env, lsn);
 }
 
-class LogCommitWork : public HandleWork {
- public:
-  LogCommitWork(const Napi::CallbackInfo& info, Handle* handle)
-      : HandleWork(info.Env(), "steadfast:logCommit", info, handle) {}
-
- protected:
-  int Run() override {
-    return sf_log_commit(handle_->log, &durable_, &err_);
-  }
-  Napi::Value Result(Napi::Env env) override {
-    return Num(env, durable_);
-  }
-
- private:
-  uint64_t durable_ = 0;
+// ---- The commit thread ----------------------------------------------------------------------------
+//
+// A log's commits run on a thread of its own, started by its first commit, instead of an AsyncWorker
+// each. A commit is on the critical path of every append: writers that each wait for their own record
+// (`await log.append(x)` in a loop) get records per commit / (fdatasync + the hand-offs around it)
+// records per second, and the hand-offs of an AsyncWorker (allocate and queue the work, wake a pool
+// thread, wake the JS thread, free the work) cost more than a thread that sleeps on a condition
+// variable between commits and answers through a thread-safe function. Measured in paired rounds on
+// the 2-vCPU VM, 64 writers of 100-byte records: 1.09x to 1.13x the records per second (median ~345k
+// against ~315k; the fdatasync itself is ~145 us of a ~190 us cycle). Two variants measured no better:
+// spinning for the next request instead of sleeping (0.9x: with two CPUs, the spinning thread took the
+// CPU the woken JS thread needed), and yielding while waiting (1.02x, within the noise).
+//
+// Threads: the commit thread touches only the fields under mu, the C log (sf_log_commit) and
+// CommitTsfn::NonBlockingCall. Everything else is the JS thread's.
+// Lifetime: a Committer is shared by its Handle and by its thread-safe function (its context), like
+// heartbeat.cc's Engine; whichever lets go last deletes it. StopCommitter (JS thread) joins the thread,
+// then releases the function. It runs when the log closes (when no commit is asked for), when the
+// External is collected (no commit is asked for either: a commit asked for holds the External), and from
+// the environment cleanup hook registered just after the function is created, so that at teardown the
+// thread is joined while the function is still valid.
+struct CommitResult {
+  uint32_t requests;  // the commits asked for that this one answers: the oldest waiters
+  int rc;
+  uint64_t durable;
+  sf_store_error_t err;
 };
 
-// (handle) -> Promise<durableLsn>
+void DeliverCommit(Napi::Env env, Napi::Function, Committer* committer, CommitResult* result);
+using CommitTsfn = Napi::TypedThreadSafeFunction<Committer, CommitResult, DeliverCommit>;
+
+struct Committer {
+  Committer(napi_env e, Handle* h) : env(e), handle(h), log(h->log) {}
+
+  // JS thread only.
+  napi_env env;
+  Handle* handle;
+  CommitTsfn tsfn;
+  int refs = 0;  // the Handle and the thread-safe function
+  bool hooked = false;
+  bool stopped = false;
+  std::deque<Napi::Promise::Deferred> waiters;       // commits asked for, oldest first
+  Napi::Reference<Napi::External<Handle>> external;  // held while any is: keeps the Handle alive
+
+  // Shared with the commit thread.
+  sf_log_t* const log;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  uint32_t requests = 0;  // under mu: asked for and not yet taken by the thread
+  bool stop = false;      // under mu
+};
+
+void DropCommitterRef(Committer* committer) {
+  if (--committer->refs == 0) delete committer;
+}
+
+// The commit thread.
+void CommitLoop(Committer* c) {
+  for (;;) {
+    uint32_t n;
+    {
+      std::unique_lock<std::mutex> lock(c->mu);
+      c->cv.wait(lock, [c] { return c->requests != 0 || c->stop; });
+      if (c->requests == 0) return;  // stopped
+      n = c->requests;
+      c->requests = 0;
+    }
+    CommitResult* result = new CommitResult{n, 0, 0, {}};
+    InitError(&result->err);
+    result->rc = sf_log_commit(c->log, &result->durable, &result->err);
+    // Fails only while the environment is torn down, where no JS is left to tell.
+    if (c->tsfn.NonBlockingCall(result) != napi_ok) delete result;
+  }
+}
+
+void CommitterCleanupHook(void* arg) {
+  Committer* committer = static_cast<Committer*>(arg);
+  committer->hooked = false;  // running now: StopCommitter must not remove it
+  Handle* handle = committer->handle;
+  StopCommitter(committer);
+  handle->committer = nullptr;
+}
+
+void FinalizeCommitTsfn(Napi::Env, void*, Committer* committer) {
+  DropCommitterRef(committer);
+}
+
+// JS thread. Joins the commit thread (a commit running finishes first), then releases the function.
+// Waiters still pending (only at teardown, when nothing can settle them) are dropped.
+void StopCommitter(Committer* c) {
+  if (c == nullptr || c->stopped) return;
+  c->stopped = true;
+  if (c->hooked) {
+    c->hooked = false;
+    napi_remove_env_cleanup_hook(c->env, CommitterCleanupHook, c);
+  }
+  {
+    std::lock_guard<std::mutex> lock(c->mu);
+    c->stop = true;
+  }
+  c->cv.notify_one();
+  c->thread.join();
+  c->handle->inflight -= static_cast<uint32_t>(c->waiters.size());
+  c->waiters.clear();
+  c->external.Reset();
+  c->tsfn.Release();
+  DropCommitterRef(c);  // the Handle's
+}
+
+Committer* StartCommitter(Napi::Env env, Handle* handle) {
+  std::unique_ptr<Committer> c(new Committer(env, handle));
+  c->tsfn = CommitTsfn::New(env, "steadfast:logCommit", 0, 1, c.get(), FinalizeCommitTsfn);
+  c->refs = 2;
+  c->tsfn.Unref(env);  // referenced only while a commit is asked for
+  try {
+    c->thread = std::thread(CommitLoop, c.get());
+  } catch (const std::system_error& e) {
+    c->refs = 1;
+    c->tsfn.Release();  // its finalizer deletes the Committer
+    c.release();
+    throw Napi::Error::New(env, std::string("cannot start the log's commit thread: ") + e.what());
+  }
+  c->hooked = napi_add_env_cleanup_hook(env, CommitterCleanupHook, c.get()) == napi_ok;
+  return c.release();
+}
+
+// JS thread: a commit ended. Settles the waiters it answers, oldest first.
+void DeliverCommit(Napi::Env env, Napi::Function, Committer* c, CommitResult* r) {
+  std::unique_ptr<CommitResult> result(r);
+  if (env == nullptr || c->stopped) return;
+  Handle* handle = c->handle;
+  Napi::External<Handle> external = c->external.Value();
+  uint32_t settled = 0;
+  for (; settled < result->requests && !c->waiters.empty(); settled++) {
+    Napi::Promise::Deferred waiter = c->waiters.front();
+    c->waiters.pop_front();
+    Settle(waiter, [&](bool& resolve) -> Napi::Value {
+      if (result->rc == 0) return Num(env, result->durable);
+      resolve = false;
+      return StoreErrorObject(env, result->rc, result->err).Value();
+    });
+  }
+  handle->inflight -= settled;
+  if (c->waiters.empty()) {
+    c->external.Reset();
+    c->tsfn.Unref(env);
+  }
+  AfterWork(env, handle, external);
+}
+
+// (handle) -> Promise<durableLsn>: makes every record appended so far durable.
 Napi::Value LogCommit(const Napi::CallbackInfo& info) {
-  return StartOnHandle<LogCommitWork, Handle::Kind::kLog>(info);
+  Napi::Env env = info.Env();
+  Handle* handle = HandleArg(info, Handle::Kind::kLog);
+  if (!handle->Open()) return Rejected(env, ClosedError(env));
+  if (handle->committer == nullptr) handle->committer = StartCommitter(env, handle);
+  Committer* c = handle->committer;
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  if (c->waiters.empty()) {
+    c->external = Napi::Persistent(info[0].As<Napi::External<Handle>>());
+    c->tsfn.Ref(env);
+  }
+  c->waiters.push_back(deferred);
+  handle->inflight++;
+  {
+    std::lock_guard<std::mutex> lock(c->mu);
+    c->requests++;
+  }
+  c->cv.notify_one();
+  return deferred.Promise();
 }
 
 class LogReadWork : public HandleWork {

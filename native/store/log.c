@@ -1064,9 +1064,10 @@ int sf_log_append(sf_log_t *log, const void *data, size_t len, uint64_t *lsn, sf
   if (len > SF__LOG_MAX_RECORD)
     return sf__error(err, -EINVAL, log->dir, -1, 0, 0, "a record of %zu bytes exceeds the limit of %u bytes", len,
                      SF__LOG_MAX_RECORD);
-  /* The payload's CRC is computed here, outside every lock, so that appenders checksum in parallel;
-   * the commit folds it into the frame's CRC once the salt is known (sf_crc32c_combine). */
-  uint32_t payload_crc = len > 0 ? sf_crc32c(0, data, len) : 0;
+  /* A large payload's CRC is computed here, outside every lock, so that appenders checksum in
+   * parallel; the commit folds it into the frame's CRC once the salt is known (sf_crc32c_combine). A
+   * small one is checksummed whole at commit, with its header: cheaper than a combine. */
+  uint32_t payload_crc = len > SF__LOG_CRC_AT_COMMIT ? sf_crc32c(0, data, len) : 0;
   size_t frame = (size_t)sf__frame_size(len);
   pthread_mutex_lock(&log->append_mu);
   if (log->failed) {
@@ -1088,7 +1089,7 @@ int sf_log_append(sf_log_t *log, const void *data, size_t len, uint64_t *lsn, sf
   }
   uint8_t *f = log->queue + log->queue_len;
   uint64_t assigned = log->next_lsn++;
-  sf__put32(f, payload_crc); /* replaced by the frame's CRC at commit */
+  sf__put32(f, payload_crc); /* for a large payload; replaced by the frame's CRC at commit */
   sf__put32(f + 4, (uint32_t)len);
   sf__put64(f + 8, assigned);
   sf__put32(f + 16, 0); /* the salt, set at commit: a commit may roll to a new segment */
@@ -1196,7 +1197,9 @@ static int sf__write_batch(sf_log_t *log, uint8_t *batch, size_t len, sf_store_e
     /* Each record's position in its commit lets recovery tell a hole in the last commit (a torn tail)
      * from damage to an earlier, acknowledged one (corruption), from any whole frame after the damage. */
     sf__put32(f + 20, (uint32_t)(lsn - commit_first));
-    sf__put32(f, sf_crc32c_combine(sf_crc32c(0, f + 4, 20), sf__get32(f), rlen));
+    uint32_t crc = rlen > SF__LOG_CRC_AT_COMMIT ? sf_crc32c_combine(sf_crc32c(0, f + 4, 20), sf__get32(f), rlen)
+                                                : sf_crc32c(0, f + 4, 20 + rlen);
+    sf__put32(f, crc);
     if (run_len == 0) {
       run_start = pos;
       run_off = log->write_off;

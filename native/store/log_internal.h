@@ -30,6 +30,12 @@
 /* Most records in one commit, so that every position fits its 24 bits; a longer batch is written as
  * several commits, each ended by its own fdatasync. */
 #define SF__LOG_MAX_COMMIT_RECORDS 0x00FFFFFFu
+/* Payloads up to this many bytes are checksummed at commit, header and payload in one pass. A larger
+ * one is checksummed at append, outside the locks, so that appenders on several threads do it in
+ * parallel, and folded in at commit with sf_crc32c_combine. One pass is less work in total: a combine
+ * (a 32-step multiply per set bit of the length, plus one) took 70-140 ns on the x86-64 CI machine,
+ * where one pass over a 100-byte record took 14 ns with the hardware CRC and 104 ns with the tables. */
+#define SF__LOG_CRC_AT_COMMIT 1024u
 
 /* How the records of a segment end. */
 typedef enum sf__log_end_e {

@@ -489,6 +489,50 @@ static void test_byte_layout_matches_the_documented_offsets(void) {
   free(b);
 }
 
+/* CRC-32C bit by bit from its definition (reflected polynomial 0x82F63B78, initial and final value
+ * 0xFFFFFFFF; RFC 3720, B.4): independent of every table and hardware path the library has. */
+static uint32_t crc32c_by_definition(const uint8_t *p, size_t n) {
+  uint32_t crc = 0xFFFFFFFFu;
+  while (n--) {
+    crc ^= *p++;
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
+  }
+  return ~crc;
+}
+
+static void test_frame_crc_on_both_sides_of_the_commit_cutoff(void) {
+  /* Payloads up to SF__LOG_CRC_AT_COMMIT bytes are checksummed at commit, larger ones at append and
+   * combined: each frame's CRC must be the documented one either way. */
+  current = "frame CRCs are the documented CRC-32C of bytes 4..24+len-1 below, at and above the commit cut-off";
+  static const size_t sizes[] = {
+      1, 7, 100, SF__LOG_CRC_AT_COMMIT - 1, SF__LOG_CRC_AT_COMMIT, SF__LOG_CRC_AT_COMMIT + 1, 4093, 65536};
+  const size_t count = sizeof sizes / sizeof sizes[0];
+  char dir[512];
+  fresh_dir(dir, "crc-cutoff");
+  sf_log_t *log;
+  if (open_log(&log, dir, 1 << 20, 0, NULL, NULL, NULL) != 0) return expect(0, "open");
+  uint8_t *payload = malloc(65536);
+  for (size_t i = 0; i < 65536; i++) payload[i] = (uint8_t)(i * 131 + 7);
+  uint64_t lsn, durable;
+  sf_store_error_t err;
+  for (size_t i = 0; i < count; i++) sf_log_append(log, payload, sizes[i], &lsn, &err);
+  expect(commit(log, &durable) == 0 && durable == count, "commit");
+  sf_log_close(log);
+  char path[600];
+  seg_path(path, dir, 1);
+  size_t len;
+  uint8_t *b = read_file(path, &len);
+  size_t off = 32;
+  for (size_t i = 0; i < count && b != NULL; i++) {
+    const uint8_t *f = b + off;
+    expect(get32(f + 4) == sizes[i] && memcmp(f + 24, payload, sizes[i]) == 0, "record %zu in place", i + 1);
+    expect(get32(f) == crc32c_by_definition(f + 4, 20 + sizes[i]), "CRC of the %zu-byte record", sizes[i]);
+    off += 24 + ((sizes[i] + 7) & ~(size_t)7);
+  }
+  free(b);
+  free(payload);
+}
+
 /* ---- A configurable sf_io_t ----------------------------------------------------------------------- */
 
 enum { OP_NONE, OP_PWRITE, OP_FDATASYNC, OP_FALLOCATE, OP_RENAME, OP_FSYNC };
@@ -1803,6 +1847,7 @@ int main(int argc, char **argv) {
   test_big_record_replaces_an_empty_segment();
   test_read_rechecks_every_record();
   test_byte_layout_matches_the_documented_offsets();
+  test_frame_crc_on_both_sides_of_the_commit_cutoff();
   test_group_commit_from_many_threads();
   test_faults_fail_the_log_and_lose_nothing_acknowledged();
   test_reopen_after_a_failed_commit_makes_the_tail_durable_again();

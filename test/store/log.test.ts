@@ -2,6 +2,7 @@
 // reopening, truncation, recovery from a torn tail and from corruption in the middle, locks,
 // read-only inspection, closing and aborting, and the argument checks.
 import { Buffer } from 'node:buffer';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -296,6 +297,35 @@ describe('a failed commit', () => {
     vi.restoreAllMocks();
     await expect(log.close()).resolves.toBeUndefined();
   });
+
+  test('for real: a commit the kernel refuses (EFBIG under ulimit -f) rejects what it covered, and nothing durable is lost', () => {
+    // No stub: the file-size limit makes the commit's new segment fail in the kernel, and the error comes
+    // back through the binding's commit thread. `ulimit -f` counts 512-byte blocks: files up to 32 KiB.
+    const dir = tempDir();
+    const child = path.join(__dirname, 'fixtures', 'log-file-limit.cjs');
+    const result = spawnSync('/bin/sh', ['-c', 'ulimit -f 64 && exec "$0" "$@"', process.execPath, child, dir], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const got = JSON.parse(result.stdout) as {
+      before: { lsn: number };
+      failed: { code: string; lsnFirst?: number; lsnLast?: number }[];
+      after: { code: string };
+      records: { lsn: number; data: string }[];
+    };
+    expect(got.before).toEqual({ lsn: 1 });
+    // The error names the LSN whose segment could not be created.
+    expect(got.failed).toEqual([
+      { code: 'EFBIG', lsnFirst: 2 },
+      { code: 'EFBIG', lsnFirst: 2 },
+    ]);
+    expect(got.after.code).toBe('SF_FAILED');
+    expect(got.records).toEqual([{ lsn: 1, data: 'durable before' }]);
+    // The half-made segment's temp file is gone; the durable segment is untouched.
+    expect(fs.readdirSync(dir).sort()).toEqual(['LOCK', segmentName(1)]);
+  });
 });
 
 describe('recovery', () => {
@@ -406,6 +436,29 @@ describe('locks, inspection, closing', () => {
     const [segment] = await inspectLog(dir);
     expect(segment).toMatchObject({ ok: false, code: 'SF_CORRUPT', problemOffset: second, records: 1, lastLsn: 1 });
     expect(typeof segment.problem).toBe('string');
+  });
+
+  test('a log dropped without close() is closed when collected, and a process with a log open exits by itself', async () => {
+    const dir = tempDir();
+    const child = path.join(__dirname, 'fixtures', 'log-collected.cjs');
+    const result = spawnSync(process.execPath, ['--expose-gc', child, dir], { encoding: 'utf8', timeout: 120_000 });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      reopened: true,
+      records: [
+        { lsn: 1, data: 'one' },
+        { lsn: 2, data: 'two' },
+        { lsn: 3, data: 'three' },
+      ],
+    });
+    // The append made by the log left open was durable before the process exited.
+    const log = await AppendLog.open({ dir, segmentSize: 4096 });
+    try {
+      expect((await collect(log.replay(4))).map((r) => r.data.toString())).toEqual(['four']);
+    } finally {
+      await log.close();
+    }
   });
 
   test('close waits for the appends already called, which all become durable', async () => {
