@@ -37,7 +37,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { cpuModel, table } from './report.mjs';
+import { cpuModel, quantile, table } from './report.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const here = (name) => path.join(benchDir, 'heartbeat', name);
@@ -74,11 +74,6 @@ const startedAt = Date.now();
 
 // --- helpers -----------------------------------------------------------------------------------------
 
-function quantile(values, q) {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
 const ms = (v) => (Number.isFinite(v) ? `${Math.round(v)} ms` : 'n/a');
 const times = (v) => (Number.isFinite(v) ? `${v.toFixed(1)}x` : 'n/a');
 const percent = (v) => `${(100 * v).toFixed(1)}%`;

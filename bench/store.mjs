@@ -26,10 +26,11 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { cpuModel, packageVersion, table } from './report.mjs';
+import { cpuModel, packageVersion, quantile, table } from './report.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.dirname(benchDir);
@@ -96,11 +97,6 @@ function freshDir(label) {
 
 const now = () => process.hrtime.bigint();
 const msSince = (start) => Number(now() - start) / 1e6;
-
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
 
 /**
  * Runs the contestants' `op`s round-robin: `warmup` untimed rounds, then up to `count` rounds (at least
@@ -384,7 +380,7 @@ const logRows = [];
           const c = contestants[(round + k) % contestants.length];
           // Each cell starts on a quiet disk: the write-back and journal work the previous one left
           // behind is not charged to whoever comes next.
-          await new Promise((resolve) => setTimeout(resolve, LOG_SETTLE_MS));
+          await sleep(LOG_SETTLE_MS);
           rates[c.key].push(await appendRate(writers, c.op, LOG_CELL));
         }
       }
@@ -406,14 +402,15 @@ const logRows = [];
     }
     const median = (values) => quantile(values, 0.5);
     const ratios = (key) => rates.ours.map((ours, i) => ours / rates[key][i]);
+    const vsLiteral = ratios('literal');
     logRows.push({
       writers,
       ours: median(rates.ours),
       literalRate: median(rates.literal),
       fsyncRate: median(rates.appendFile),
       plain: median(rates.plain),
-      vsLiteral: median(ratios('literal')),
-      vsLiteralRange: [Math.min(...ratios('literal')), Math.max(...ratios('literal'))],
+      vsLiteral: median(vsLiteral),
+      vsLiteralRange: [Math.min(...vsLiteral), Math.max(...vsLiteral)],
       vsAppendFile: median(ratios('appendFile')),
       vsPlain: median(ratios('plain')),
     });

@@ -40,3 +40,8 @@ export function outOfRange(name: string, range: string, actual: unknown): CodedE
   err.code = 'ERR_OUT_OF_RANGE';
   return err;
 }
+
+/** True for an AbortSignal (from this realm or another: checked by shape). */
+export function isAbortSignal(value: unknown): value is AbortSignal {
+  return typeof value === 'object' && value !== null && 'aborted' in value && 'addEventListener' in value;
+}

@@ -6,6 +6,9 @@ import * as path from 'node:path';
 export const root = path.join(__dirname, '..');
 export const dist = path.join(root, 'dist');
 
+/** Under QEMU every instruction is emulated: process start-up takes seconds, runs are scaled down. */
+export const emulated = process.env.STEADFAST_EXPECT_ARCH !== undefined;
+
 /** Runs `node ARGS` with the given complete environment (default: this process's). */
 export function runNode(args: string[], env: NodeJS.ProcessEnv = process.env, cwd = root): SpawnSyncReturns<string> {
   const result = spawnSync(process.execPath, args, {

@@ -7,5 +7,4 @@ import { Heartbeat } from '../../dist/index.mjs';
 const { key, ...options } = JSON.parse(process.argv[2]);
 setTimeout(() => process.exit(3), 300_000).unref();
 const node = new Heartbeat({ ...options, key: Buffer.from(key, 'hex') });
-process.stdout.write('ready\n');
 process.stdin.on('end', () => node.close().then(() => process.exit(0))).resume();

@@ -118,12 +118,6 @@ void sf__hb_detector_distribution(const sf__hb_history_t *h, const sf__hb_detect
   *std_dev_ms = sd > p->min_std_dev_ms ? sd : p->min_std_dev_ms;
 }
 
-double sf__hb_detector_phi(const sf__hb_history_t *h, const sf__hb_detector_params_t *p, double elapsed_ms) {
-  double mean, sd;
-  sf__hb_detector_distribution(h, p, &mean, &sd);
-  return sf_hb_phi(elapsed_ms, mean, sd);
-}
-
 double sf__hb_detection_time_ms(const sf_hb_phi_options_t *o, double interval_ms, double phi) {
   sf__hb_detector_params_t p;
   sf__hb_detector_params(o, interval_ms, &p);

@@ -60,9 +60,6 @@ void sf__hb_detector_params(const sf_hb_phi_options_t *o, double peer_interval_m
 void sf__hb_detector_distribution(const sf__hb_history_t *h, const sf__hb_detector_params_t *p, double *mean_ms,
                                   double *std_dev_ms);
 
-/* phi of a peer `elapsed_ms` after its last beat. */
-double sf__hb_detector_phi(const sf__hb_history_t *h, const sf__hb_detector_params_t *p, double elapsed_ms);
-
 /* The inverse of phi in standard units: the y = (t - mean) / std dev at which sf_hb_phi reaches
  * `phi` (phi is increasing in y). The engine computes it once per threshold at start, so a
  * deadline is one multiply-add per beat: t = mean + y * std dev. */

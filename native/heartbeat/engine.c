@@ -44,6 +44,7 @@
 #include "steadfast/heartbeat.h"
 #include "detector_internal.h"
 #include "engine_internal.h"
+#include "packet_internal.h"
 #include "replay.h"
 
 #define SF__NS_PER_MS INT64_C(1000000)
@@ -119,17 +120,16 @@ typedef struct sf__loss_rule_s {
 } sf__loss_rule_t;
 
 struct sf_hb_engine_s {
-  /* Set at start, read-only afterwards. */
+  /* Set at start, read-only afterwards; but o.keys, o.nkeys and o.send_key_id, which
+   * sf_hb_engine_set_keys replaces, are guarded by mu. */
   sf_hb_options_t o;
   int fd, epfd, timerfd, stopfd;
-  int family;
   sf__addr_t local; /* the address the socket is bound to (getsockname, so with its port) */
   pthread_t thread;
   int64_t tick_ns, interval_ns, probe_timeout_ns, pause_threshold_ns;
   double y_suspect, y_dead; /* sf__hb_phi_inverse_y of the thresholds */
   uint32_t want_ack_every;  /* beats per ACK request */
-  size_t peer_bytes;        /* sizeof a tracked peer with its ring */
-  uint32_t max_samples;
+  size_t peer_bytes;        /* sizeof a tracked peer with its ring (o.phi.max_samples samples) */
 
   int64_t coalesce_ns; /* under load, the socket is read at most this often */
 
@@ -149,6 +149,7 @@ struct sf_hb_engine_s {
   struct iovec in_iov[SF__HB_BATCH];
   sf__addr_t in_addr[SF__HB_BATCH];
   sf__rx_ctl_t in_ctl[SF__HB_BATCH];
+  uint64_t in_sender_hash[SF__HB_BATCH]; /* sf__rx_prefetch: the hash of each datagram's sender id */
   uint8_t in_buf[SF__HB_BATCH][SF_HB_MAX_PACKET];
   struct mmsghdr out_msgs[SF__HB_BATCH];
   struct iovec out_iov[SF__HB_BATCH];
@@ -164,14 +165,12 @@ struct sf_hb_engine_s {
   uint64_t seq;
   uint64_t rng;
   uint64_t hash_seed;
-  uint64_t own_hash;        /* sf__hash_id of o.id */
-  int64_t no_samples_until; /* the burst read right after a local pause adds no samples */
-  int64_t last_evict_scan;  /* when a full monitor last looked for a peer to forget */
-  uint32_t max_peers;       /* SF__HB_MAX_PEERS, lowered by a test hook */
-  sf_hb_key_t keys[SF_HB_MAX_KEYS];
-  sf__hb_hmac_key_t hmac[SF_HB_MAX_KEYS]; /* for each HMAC key, its schedule (sf__hb_hmac_prepare) */
-  uint32_t nkeys;
-  int send_key; /* index in keys, -1: CRC-32C */
+  uint64_t own_hash;                      /* sf__hash_id of o.id */
+  int64_t no_samples_until;               /* the burst read right after a local pause adds no samples */
+  int64_t last_evict_scan;                /* when a full monitor last looked for a peer to forget */
+  uint32_t max_peers;                     /* SF__HB_MAX_PEERS, lowered by a test hook */
+  sf__hb_hmac_key_t hmac[SF_HB_MAX_KEYS]; /* for each HMAC key of o.keys, its schedule (sf__hb_hmac_prepare) */
+  int send_key;                           /* index in o.keys, -1: CRC-32C */
   /* JS lag (sf_hb_engine_js_tick). */
   int js_ticked;
   int64_t js_last_tick;
@@ -186,7 +185,6 @@ struct sf_hb_engine_s {
   /* Events. */
   sf_hb_event_t *queue;
   uint32_t queue_cap, queue_head, queue_count;
-  uint64_t events_dropped;
   /* Loss hook. */
   double loss_rate;
   sf__loss_rule_t loss_rules[SF__HB_MAX_LOSS_RULES];
@@ -484,18 +482,25 @@ static double sf__peer_interval(const sf_hb_engine_t *e, const sf__peer_t *p) {
 static void sf__peer_reset_history(sf_hb_engine_t *e, sf__peer_t *p) {
   if (!p->tracked) return;
   double first = e->o.phi.first_interval_ms > 0 ? e->o.phi.first_interval_ms : sf__peer_interval(e, p);
-  sf__hb_history_reset(&p->history, p->samples, e->max_samples, first);
+  sf__hb_history_reset(&p->history, p->samples, e->o.phi.max_samples, first);
 }
 
-static sf__peer_t *sf__peer_new(sf_hb_engine_t *e, int tracked) {
-  sf__peer_t *p = calloc(1, tracked ? e->peer_bytes : sizeof(sf__peer_t));
-  if (p == NULL) return NULL;
+/* Sets up p, all zeros, as a peer not heard from: interval_ms is the interval it advertises (0: not
+ * known yet), which its first history assumes. */
+static void sf__peer_init(sf_hb_engine_t *e, sf__peer_t *p, int tracked, uint32_t interval_ms) {
   p->tracked = (uint8_t)tracked;
+  p->interval_ms = interval_ms;
   p->heap_index = SF__NOT_IN_HEAP;
   p->lag_us = SF_HB_LAG_UNKNOWN;
   p->last_arrival = SF__NEVER;
   sf__hb_replay_init(&p->replay, e->o.replay_window);
   sf__peer_reset_history(e, p);
+}
+
+static sf__peer_t *sf__peer_new(sf_hb_engine_t *e, int tracked, uint32_t interval_ms) {
+  sf__peer_t *p = calloc(1, tracked ? e->peer_bytes : sizeof(sf__peer_t));
+  if (p == NULL) return NULL;
+  sf__peer_init(e, p, tracked, interval_ms);
   return p;
 }
 
@@ -538,15 +543,10 @@ static void sf__peer_unbind(sf_hb_engine_t *e, sf__peer_t *p) {
   uint8_t tracked = p->tracked, is_self = p->is_self;
   size_t bytes = tracked ? e->peer_bytes : sizeof(sf__peer_t);
   memset(p, 0, bytes);
+  sf__peer_init(e, p, tracked, 0);
   p->addr = addr;
-  p->tracked = tracked;
   p->is_self = is_self;
   p->is_target = 1;
-  p->heap_index = SF__NOT_IN_HEAP;
-  p->lag_us = SF_HB_LAG_UNKNOWN;
-  p->last_arrival = SF__NEVER;
-  sf__hb_replay_init(&p->replay, e->o.replay_window);
-  sf__peer_reset_history(e, p);
 }
 
 static sf__peer_t *sf__target_by_addr(const sf_hb_engine_t *e, const sf__addr_t *a, uint32_t *index) {
@@ -579,14 +579,10 @@ static void sf__emit(sf_hb_engine_t *e, uint8_t type, const sf__peer_t *p, uint6
       }
     }
     if (e->queue_count == e->queue_cap) {
-      if (e->queue_cap == 0) {
-        e->events_dropped++;
-        return;
-      }
+      if (e->queue_cap == 0) return;
       /* Full: the oldest goes, the newest state is worth more to a consumer that fell behind. */
       e->queue_head = (e->queue_head + 1) % e->queue_cap;
       e->queue_count--;
-      e->events_dropped++;
     }
   }
   sf_hb_event_t *ev = &e->queue[(e->queue_head + e->queue_count) % e->queue_cap];
@@ -631,6 +627,18 @@ static void sf__flush(sf_hb_engine_t *e) {
   e->nout = 0;
 }
 
+/* Points each send slot at its buffers, once: a packet queued then sets only its length and its
+ * address's (sf__rx_init does the same for receiving). */
+static void sf__tx_init(sf_hb_engine_t *e) {
+  for (int i = 0; i < SF__HB_BATCH; i++) {
+    e->out_iov[i].iov_base = e->out_buf[i];
+    struct msghdr *h = &e->out_msgs[i].msg_hdr;
+    h->msg_name = &e->out_addr[i].u;
+    h->msg_iov = &e->out_iov[i];
+    h->msg_iovlen = 1;
+  }
+}
+
 /* Encodes p (header fields filled here) and queues it for `to`; flushes a full batch. */
 static void sf__send(sf_hb_engine_t *e, sf_hb_packet_t *p, const sf__addr_t *to, int64_t now) {
   if (e->nout == SF__HB_BATCH) sf__flush(e);
@@ -648,7 +656,7 @@ static void sf__send(sf_hb_engine_t *e, sf_hb_packet_t *p, const sf__addr_t *to,
     int64_t lag = overdue_us > (int64_t)e->js_measured_us ? overdue_us : (int64_t)e->js_measured_us;
     p->lag_us = lag >= (int64_t)SF_HB_LAG_UNKNOWN ? SF_HB_LAG_UNKNOWN - 1 : (uint32_t)lag;
   }
-  int n = sf__hb_packet_encode_prepared(p, e->send_key >= 0 ? &e->keys[e->send_key] : NULL,
+  int n = sf__hb_packet_encode_prepared(p, e->send_key >= 0 ? &e->o.keys[e->send_key] : NULL,
                                         e->send_key >= 0 ? &e->hmac[e->send_key] : NULL, e->out_buf[e->nout],
                                         SF_HB_MAX_PACKET);
   if (n <= 0) {
@@ -658,13 +666,8 @@ static void sf__send(sf_hb_engine_t *e, sf_hb_packet_t *p, const sf__addr_t *to,
   }
   int i = e->nout++;
   e->out_addr[i] = *to;
-  e->out_iov[i].iov_base = e->out_buf[i];
   e->out_iov[i].iov_len = (size_t)n;
-  memset(&e->out_msgs[i], 0, sizeof e->out_msgs[i]);
-  e->out_msgs[i].msg_hdr.msg_name = &e->out_addr[i].u;
-  e->out_msgs[i].msg_hdr.msg_namelen = e->out_addr[i].len;
-  e->out_msgs[i].msg_hdr.msg_iov = &e->out_iov[i];
-  e->out_msgs[i].msg_hdr.msg_iovlen = 1;
+  e->out_msgs[i].msg_hdr.msg_namelen = to->len;
 }
 
 static void sf__send_beats(sf_hb_engine_t *e, int64_t now, int leaving) {
@@ -803,12 +806,10 @@ static sf__peer_t *sf__admit(sf_hb_engine_t *e, const sf_hb_packet_t *pkt, const
   if (e->o.role == SF_HB_MONITOR) {
     if (pkt->type != SF_HB_BEAT) return NULL;
     if (e->npeers >= e->max_peers && !sf__evict_one(e, now)) return NULL;
-    sf__peer_t *p = sf__peer_new(e, 1);
+    sf__peer_t *p = sf__peer_new(e, 1, pkt->interval_ms);
     if (p == NULL) return NULL;
     memcpy(p->id, pkt->sender, sizeof p->id);
     p->addr = *from;
-    p->interval_ms = pkt->interval_ms;
-    sf__peer_reset_history(e, p);
     if (sf__hash_insert(e, p) != 0) {
       free(p);
       return NULL;
@@ -826,7 +827,7 @@ static sf__peer_t *sf__admit(sf_hb_engine_t *e, const sf_hb_packet_t *pkt, const
     if (e->o.role == SF_HB_AGENT) {
       sf__peer_unbind(e, t);
     } else {
-      sf__peer_t *n = sf__peer_new(e, 1);
+      sf__peer_t *n = sf__peer_new(e, 1, 0);
       if (n == NULL) return NULL;
       n->addr = t->addr;
       n->is_target = 1;
@@ -927,15 +928,19 @@ static void sf__on_ping_req(sf_hb_engine_t *e, sf__peer_t *p, const sf_hb_packet
   sf__send_body(e, SF_HB_PING, NULL, pkt->probe_id, 0, &t->addr, e->wake_now);
 }
 
+/* Handles one datagram. sender_hash: sf__hash_id of its sender, as sf__rx_prefetch computed it from
+ * the raw header, or NULL (computed here). A datagram that decodes has its sender where the prefetch
+ * read it, its length byte in 1..SF_HB_MAX_ID and inside the datagram, and no NUL in it, so the
+ * prefetch hashed exactly the bytes of pkt.sender. */
 static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int truncated, const sf__addr_t *from,
-                          int64_t now) {
+                          int64_t now, const uint64_t *sender_hash) {
   e->stats.received++;
   if ((e->loss_rate > 0 || e->nloss_rules > 0) && sf__loss_drops(e, from)) {
     e->stats.dropped_injected++;
     return;
   }
   sf_hb_packet_t pkt;
-  int rc = truncated ? SF_EMALFORMED : sf__hb_packet_decode_prepared(buf, len, e->keys, e->hmac, e->nkeys, &pkt);
+  int rc = truncated ? SF_EMALFORMED : sf__hb_packet_decode_prepared(buf, len, e->o.keys, e->hmac, e->o.nkeys, &pkt);
   if (rc == SF_EPROTO_VERSION) {
     e->stats.dropped_version++;
     return;
@@ -946,8 +951,8 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
     e->stats.dropped_malformed++;
     return;
   }
-  uint64_t sender_hash = sf__hash_id(e, pkt.sender);
-  if (sender_hash == e->own_hash && strcmp(pkt.sender, e->o.id) == 0) {
+  uint64_t hash = sender_hash != NULL ? *sender_hash : sf__hash_id(e, pkt.sender);
+  if (hash == e->own_hash && strcmp(pkt.sender, e->o.id) == 0) {
     /* Our own packet came back. From a target whose address is this very socket, the target is this
      * engine (a mesh list or an agent's monitors that include it): stop beating there. From anywhere
      * else it is a reflection: anyone who captured one of our packets can send it back to us from a
@@ -958,7 +963,7 @@ static void sf__on_packet(sf_hb_engine_t *e, const uint8_t *buf, size_t len, int
     e->stats.dropped_unknown++;
     return;
   }
-  sf__peer_t *p = sf__find_hashed(e, pkt.sender, sender_hash);
+  sf__peer_t *p = sf__find_hashed(e, pkt.sender, hash);
   if (p == NULL) {
     /* Never create a peer for a packet its window would refuse anyway. */
     if (pkt.seq == 0) {
@@ -1038,17 +1043,20 @@ static void sf__rx_init(sf_hb_engine_t *e) {
 /* Before a batch of n datagrams is handled, asks the cache for what handling them will read: the
  * hash slots of their senders, then the records of the peers in those slots. With thousands of
  * peers each is a cache miss, and taken one after the other these misses were most of the time a
- * beat cost; issued together they overlap. Only a hint: the sender id is read where the header puts
- * it (docs/protocol.md), without any check beyond staying inside the datagram. */
-static void sf__rx_prefetch(const sf_hb_engine_t *e, int n) {
-  if (e->nslots == 0) return;
+ * beat cost; issued together they overlap. The sender id is read where the header puts it
+ * (docs/protocol.md), without any check beyond staying inside the datagram; its hash is kept in
+ * in_sender_hash for sf__on_packet, which uses it only for a datagram that decodes. Returns whether
+ * it hashed the senders (not when no peer is known yet). */
+static int sf__rx_prefetch(sf_hb_engine_t *e, int n) {
+  if (e->nslots == 0) return 0;
   uint32_t mask = e->nslots - 1, home[SF__HB_BATCH];
   for (int i = 0; i < n; i++) {
     const uint8_t *b = e->in_buf[i];
-    size_t len = e->in_msgs[i].msg_len, id_len = len > 10 ? b[10] : 0;
+    size_t len = e->in_msgs[i].msg_len, id_len = len > SF__OFF_SENDER_LEN ? b[SF__OFF_SENDER_LEN] : 0;
     home[i] = UINT32_MAX;
-    if (id_len == 0 || id_len > SF_HB_MAX_ID || 48 + id_len > len) continue;
-    home[i] = (uint32_t)sf__hash_bytes(e, (const char *)b + 48, id_len) & mask;
+    if (id_len == 0 || id_len > SF_HB_MAX_ID || SF__HEADER + id_len > len) continue;
+    e->in_sender_hash[i] = sf__hash_bytes(e, (const char *)b + SF__HEADER, id_len);
+    home[i] = (uint32_t)e->in_sender_hash[i] & mask;
     __builtin_prefetch(&e->slots[home[i]]);
   }
   for (int i = 0; i < n; i++) {
@@ -1056,6 +1064,7 @@ static void sf__rx_prefetch(const sf_hb_engine_t *e, int n) {
     const char *p = (const char *)e->slots[home[i]].p;
     for (size_t off = 0; off < sizeof(sf__peer_t); off += 64) __builtin_prefetch(p + off);
   }
+  return 1;
 }
 
 /* When datagram h arrived, on CLOCK_MONOTONIC: the kernel's receive timestamp (SO_TIMESTAMPNS,
@@ -1084,7 +1093,7 @@ static uint32_t sf__receive(sf_hb_engine_t *e, int64_t now, int exact) {
   uint32_t total = 0;
   for (int batch = 0; batch < SF__HB_RECV_BATCHES; batch++) {
     int n = recvmmsg(e->fd, e->in_msgs, SF__HB_BATCH, MSG_DONTWAIT, NULL);
-    if (n > 1) sf__rx_prefetch(e, n);
+    int hashed = n > 1 && sf__rx_prefetch(e, n);
     if (n < 0) {
       /* EAGAIN: drained. Another error (ECONNREFUSED from an ICMP error) is consumed by being
        * reported, and the datagrams behind it still wait: read on. */
@@ -1097,7 +1106,7 @@ static uint32_t sf__receive(sf_hb_engine_t *e, int64_t now, int exact) {
       from->len = h->msg_namelen;
       int64_t at = exact ? sf__rx_arrival(h, offset, e->rx_since, now) : now;
       int truncated = (h->msg_flags & MSG_TRUNC) != 0;
-      sf__on_packet(e, e->in_buf[i], e->in_msgs[i].msg_len, truncated, from, at);
+      sf__on_packet(e, e->in_buf[i], e->in_msgs[i].msg_len, truncated, from, at, hashed ? &e->in_sender_hash[i] : NULL);
       h->msg_namelen = sizeof e->in_addr[i].u;
       h->msg_controllen = sizeof e->in_ctl[i].buf;
     }
@@ -1257,11 +1266,12 @@ double sf_hb_detection_bound_ms(const sf_hb_options_t *o) {
   return conviction + sf__tick_ms(o->interval_ms);
 }
 
-/* The HMAC key schedules of e->keys, done once here rather than for every packet. */
+/* The HMAC key schedules of e->o.keys, done once here rather than for every packet. */
 static void sf__prepare_keys(sf_hb_engine_t *e) {
+  const sf_hb_key_t *keys = e->o.keys;
   memset(e->hmac, 0, sizeof e->hmac);
-  for (uint32_t i = 0; i < e->nkeys; i++)
-    if (e->keys[i].auth == SF_HB_AUTH_HMAC_SHA256) sf__hb_hmac_prepare(e->keys[i].bytes, e->keys[i].len, &e->hmac[i]);
+  for (uint32_t i = 0; i < e->o.nkeys; i++)
+    if (keys[i].auth == SF_HB_AUTH_HMAC_SHA256) sf__hb_hmac_prepare(keys[i].bytes, keys[i].len, &e->hmac[i]);
 }
 
 /* Keys a packet can be signed with and verified by; send_key_id among them. */
@@ -1269,15 +1279,10 @@ static int sf__keys_ok(const sf_hb_key_t *keys, uint32_t nkeys, uint8_t send_key
   *send_index = -1;
   if (nkeys > SF_HB_MAX_KEYS) return -EINVAL;
   if (nkeys > 0 && keys == NULL) return -EINVAL;
-  sf_hb_packet_t probe;
-  memset(&probe, 0, sizeof probe);
-  probe.type = SF_HB_BEAT;
-  probe.sender[0] = 'k';
-  uint8_t buf[SF_HB_MAX_PACKET];
   for (uint32_t i = 0; i < nkeys; i++) {
     for (uint32_t j = 0; j < i; j++)
       if (keys[j].id == keys[i].id) return -EINVAL;
-    if (sf_hb_packet_encode(&probe, &keys[i], buf, sizeof buf) < 0) return -EINVAL; /* length or scheme */
+    if (!sf__hb_key_ok(&keys[i])) return -EINVAL; /* length or scheme, as the encoder checks it */
     if (keys[i].id == send_key_id) *send_index = (int)i;
   }
   if (nkeys > 0 && *send_index < 0) return -EINVAL;
@@ -1304,15 +1309,7 @@ static int sf__options_ok(const sf_hb_options_t *o, int *send_index) {
     return -EINVAL;
   }
   /* The id: 1..64 bytes of UTF-8 without NUL, as the encoder checks it. */
-  size_t id_len = 0;
-  while (id_len <= SF_HB_MAX_ID && o->id[id_len] != '\0') id_len++;
-  if (id_len == 0 || id_len > SF_HB_MAX_ID) return -EINVAL;
-  sf_hb_packet_t probe;
-  memset(&probe, 0, sizeof probe);
-  probe.type = SF_HB_BEAT;
-  memcpy(probe.sender, o->id, id_len);
-  uint8_t buf[SF_HB_MAX_PACKET];
-  if (sf_hb_packet_encode(&probe, NULL, buf, sizeof buf) < 0) return -EINVAL;
+  if (!sf__hb_id_ok((const uint8_t *)o->id, sf__hb_id_len(o->id), 1)) return -EINVAL;
   return sf__keys_ok(o->keys, o->nkeys, o->send_key_id, send_index);
 }
 
@@ -1352,11 +1349,8 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
     clock_gettime(CLOCK_REALTIME, &ts);
     e->o.incarnation = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
   }
-  e->max_samples = e->o.phi.max_samples;
   e->max_peers = SF__HB_MAX_PEERS;
-  e->peer_bytes = sizeof(sf__peer_t) + (size_t)e->max_samples * sizeof(uint32_t);
-  memcpy(e->keys, o->keys, sizeof e->keys);
-  e->nkeys = o->nkeys;
+  e->peer_bytes = sizeof(sf__peer_t) + (size_t)e->o.phi.max_samples * sizeof(uint32_t);
   sf__prepare_keys(e);
   e->send_key = send_index;
   e->interval_ns = (int64_t)e->o.interval_ms * SF__NS_PER_MS;
@@ -1378,11 +1372,10 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   e->rng = sf__random_seed();
   e->hash_seed = sf__random_seed();
   e->own_hash = sf__hash_id(e, e->o.id);
-  e->family = o->bind.ss_family;
 
-  e->fd = socket(e->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  e->fd = socket(e->o.bind.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (e->fd < 0) goto fail_errno;
-  if (e->family == AF_INET6) {
+  if (e->o.bind.ss_family == AF_INET6) {
     int off = 0;
     setsockopt(e->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); /* best effort: v4-mapped targets */
   }
@@ -1411,6 +1404,7 @@ int sf_hb_engine_start(const sf_hb_options_t *o, sf_hb_engine_t **out) {
   e->rx_armed = 1;
   e->rx_since = e->rx_window_start = e->next_beat;
   sf__rx_init(e);
+  sf__tx_init(e);
   rc = pthread_create(&e->thread, NULL, sf__thread, e);
   if (rc != 0) {
     sf__engine_free(e);
@@ -1440,10 +1434,9 @@ void sf_hb_engine_stop(sf_hb_engine_t *e, int leave) {
 
 int sf_hb_engine_address(sf_hb_engine_t *e, struct sockaddr_storage *out, socklen_t *len) {
   if (e == NULL || out == NULL || len == NULL) return -EINVAL;
-  socklen_t n = sizeof *out;
   memset(out, 0, sizeof *out);
-  if (getsockname(e->fd, (struct sockaddr *)out, &n) != 0) return -errno;
-  *len = n;
+  memcpy(out, &e->local.u, e->local.len); /* getsockname at start: the socket's address never changes */
+  *len = e->local.len;
   return 0;
 }
 
@@ -1451,7 +1444,7 @@ int sf_hb_engine_add_target(sf_hb_engine_t *e, const struct sockaddr *addr, sock
   if (e == NULL) return -EINVAL;
   if (e->o.role == SF_HB_MONITOR) return -EINVAL;
   sf__addr_t a;
-  int rc = sf__addr_for_socket(e->family, addr, len, &a);
+  int rc = sf__addr_for_socket(e->o.bind.ss_family, addr, len, &a);
   if (rc != 0) return rc;
   pthread_mutex_lock(&e->mu);
   if (sf__target_by_addr(e, &a, NULL) != NULL) {
@@ -1469,7 +1462,7 @@ int sf_hb_engine_add_target(sf_hb_engine_t *e, const struct sockaddr *addr, sock
       e->targets = t;
       e->targets_cap = n;
     }
-    sf__peer_t *p = sf__peer_new(e, e->o.role == SF_HB_MESH);
+    sf__peer_t *p = sf__peer_new(e, e->o.role == SF_HB_MESH, 0);
     if (p == NULL) {
       rc = -ENOMEM;
       goto out;
@@ -1486,7 +1479,7 @@ out:
 int sf_hb_engine_remove_target(sf_hb_engine_t *e, const struct sockaddr *addr, socklen_t len) {
   if (e == NULL) return -EINVAL;
   sf__addr_t a;
-  int rc = sf__addr_for_socket(e->family, addr, len, &a);
+  int rc = sf__addr_for_socket(e->o.bind.ss_family, addr, len, &a);
   if (rc != 0) return rc == -EAFNOSUPPORT ? -ENOENT : rc;
   pthread_mutex_lock(&e->mu);
   uint32_t index;
@@ -1522,9 +1515,10 @@ int sf_hb_engine_set_keys(sf_hb_engine_t *e, const sf_hb_key_t *keys, uint32_t n
   int rc = sf__keys_ok(keys, nkeys, send_key_id, &send_index);
   if (rc != 0) return rc;
   pthread_mutex_lock(&e->mu);
-  memset(e->keys, 0, sizeof e->keys);
-  if (nkeys > 0) memcpy(e->keys, keys, nkeys * sizeof *keys);
-  e->nkeys = nkeys;
+  memset(e->o.keys, 0, sizeof e->o.keys);
+  if (nkeys > 0) memcpy(e->o.keys, keys, nkeys * sizeof *keys);
+  e->o.nkeys = nkeys;
+  e->o.send_key_id = send_key_id;
   sf__prepare_keys(e);
   e->send_key = send_index;
   pthread_mutex_unlock(&e->mu);
@@ -1614,7 +1608,7 @@ int sf_hb_engine_set_loss(sf_hb_engine_t *e, double rate, const struct sockaddr 
     return 0;
   }
   sf__addr_t a;
-  int rc = sf__addr_for_socket(e->family, addr, len, &a);
+  int rc = sf__addr_for_socket(e->o.bind.ss_family, addr, len, &a);
   if (rc != 0) return rc;
   pthread_mutex_lock(&e->mu);
   uint32_t i = 0;
@@ -1637,13 +1631,6 @@ int sf_hb_engine_set_loss(sf_hb_engine_t *e, double rate, const struct sockaddr 
 
 size_t sf__hb_engine_bytes_per_peer(const sf_hb_engine_t *e) {
   return e->peer_bytes + 2 * sizeof(sf__slot_t) /* hash slots at load 1/2 */ + sizeof(sf__peer_t *) /* heap */;
-}
-
-uint64_t sf__hb_engine_events_dropped(sf_hb_engine_t *e) {
-  pthread_mutex_lock(&e->mu);
-  uint64_t n = e->events_dropped;
-  pthread_mutex_unlock(&e->mu);
-  return n;
 }
 
 void sf__hb_engine_test_stall(sf_hb_engine_t *e, uint32_t ms) {

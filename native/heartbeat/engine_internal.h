@@ -54,9 +54,6 @@ int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_ke
  * hash table (load <= 1/2) and of the deadline heap. */
 size_t sf__hb_engine_bytes_per_peer(const sf_hb_engine_t *e);
 
-/* Events dropped because the queue was full (the oldest go first). */
-uint64_t sf__hb_engine_events_dropped(sf_hb_engine_t *e);
-
 /* Test hook: at its next wake-up the engine thread sleeps `ms` milliseconds without its lock, as if
  * the process had not been scheduled, so the local pause guard can be tested without SIGSTOP. */
 void sf__hb_engine_test_stall(sf_hb_engine_t *e, uint32_t ms);

@@ -12,54 +12,11 @@
 #include "steadfast/crc.h"
 #include "steadfast/heartbeat.h"
 #include "steadfast/store.h" /* sf_store_error_name: the errno names */
+#include "../store/bytes.h"
 #include "engine_internal.h"
-
-/* Header offsets (docs/protocol.md, "Header"). */
-enum {
-  SF__OFF_MAGIC = 0,
-  SF__OFF_VERSION = 4,
-  SF__OFF_TYPE = 5,
-  SF__OFF_AUTH = 6,
-  SF__OFF_KEY_ID = 7,
-  SF__OFF_LENGTH = 8,
-  SF__OFF_SENDER_LEN = 10,
-  SF__OFF_FLAGS = 11,
-  SF__OFF_INCARNATION = 12,
-  SF__OFF_SEQ = 20,
-  SF__OFF_SEND_TIME = 28,
-  SF__OFF_LAG = 36,
-  SF__OFF_INTERVAL = 40,
-  SF__OFF_RTT = 44,
-  SF__HEADER = 48,    /* the sender id follows */
-  SF__BODY_FIXED = 17 /* target length (1), probe_id (8), echo_time (8), beside the target id */
-};
+#include "packet_internal.h"
 
 static const uint8_t sf__magic[4] = {'S', 'F', 'H', 'B'};
-
-static void sf__put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static void sf__put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void sf__put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint16_t sf__get16(const uint8_t *p) {
-  return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t sf__get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t sf__get64(const uint8_t *p) {
-  return (uint64_t)sf__get32(p) << 32 | sf__get32(p + 4);
-}
 
 static int sf__has_body(uint8_t type) {
   return type == SF_HB_ACK || type == SF_HB_PING || type == SF_HB_PING_REQ || type == SF_HB_PING_ACK;
@@ -84,7 +41,7 @@ static size_t sf__tag_len(uint8_t auth) {
 
 /* A key this code can use: HMAC keys of 16..64 bytes (RFC 2104 section 3 advises no less than the
  * 32-byte output; 16 bytes, 128 bits, is the floor we accept), SipHash keys of exactly 16. */
-static int sf__key_ok(const sf_hb_key_t *k) {
+int sf__hb_key_ok(const sf_hb_key_t *k) {
   if (k->auth == SF_HB_AUTH_HMAC_SHA256) return k->len >= 16 && k->len <= SF_HB_MAX_KEY_LEN;
   if (k->auth == SF_HB_AUTH_SIPHASH24) return k->len == 16;
   return 0;
@@ -93,7 +50,7 @@ static int sf__key_ok(const sf_hb_key_t *k) {
 /* Node ids are 1..64 bytes of well-formed UTF-8 without NUL (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF), so that JS decodes each id to exactly one string and two
  * different ids never decode to the same one. min is 0 or 1. */
-static int sf__id_ok(const uint8_t *s, size_t n, size_t min) {
+int sf__hb_id_ok(const uint8_t *s, size_t n, size_t min) {
   if (n < min || n > SF_HB_MAX_ID) return 0;
   size_t i = 0;
   while (i < n) {
@@ -126,7 +83,7 @@ static int sf__id_ok(const uint8_t *s, size_t n, size_t min) {
 }
 
 /* strnlen (POSIX, not C11) of an id field: 65 means "not terminated within the field". */
-static size_t sf__id_len(const char *s) {
+size_t sf__hb_id_len(const char *s) {
   size_t n = 0;
   while (n < SF_HB_MAX_ID + 1 && s[n] != '\0') n++;
   return n;
@@ -137,7 +94,7 @@ static size_t sf__id_len(const char *s) {
 static void sf__tag(uint8_t auth, const sf_hb_key_t *key, const sf__hb_hmac_key_t *prepared, const uint8_t *buf,
                     size_t len, uint8_t *tag) {
   if (auth == SF_HB_AUTH_CRC32C) {
-    sf__put32(tag, sf_crc32c(0, buf, len));
+    sf__put32be(tag, sf_crc32c(0, buf, len));
   } else if (auth == SF_HB_AUTH_HMAC_SHA256) {
     uint8_t mac[32];
     if (prepared != NULL)
@@ -148,8 +105,7 @@ static void sf__tag(uint8_t auth, const sf_hb_key_t *key, const sf__hb_hmac_key_
   } else {
     /* The 64-bit result as the reference implementation outputs it, least significant byte first,
      * so the tag bytes equal the published byte vectors. */
-    uint64_t h = sf_siphash24(key->bytes, buf, len);
-    for (int i = 0; i < 8; i++) tag[i] = (uint8_t)(h >> (8 * i));
+    sf__put64(tag, sf_siphash24(key->bytes, buf, len));
   }
 }
 
@@ -161,16 +117,16 @@ int sf__hb_packet_encode_prepared(const sf_hb_packet_t *p, const sf_hb_key_t *ke
                                   uint8_t *buf, size_t cap) {
   uint8_t auth = SF_HB_AUTH_CRC32C, key_id = 0;
   if (key != NULL) {
-    if (!sf__key_ok(key)) return -EINVAL;
+    if (!sf__hb_key_ok(key)) return -EINVAL;
     auth = (uint8_t)key->auth, key_id = key->id;
   }
   if (p->type < SF_HB_BEAT || p->type > SF_HB_PING_ACK) return SF_EMALFORMED;
-  size_t sender_len = sf__id_len(p->sender);
-  if (!sf__id_ok((const uint8_t *)p->sender, sender_len, 1)) return SF_EMALFORMED;
+  size_t sender_len = sf__hb_id_len(p->sender);
+  if (!sf__hb_id_ok((const uint8_t *)p->sender, sender_len, 1)) return SF_EMALFORMED;
   size_t target_len = 0, body = 0;
   if (sf__has_body(p->type)) {
-    target_len = sf__id_len(p->target);
-    if (!sf__id_ok((const uint8_t *)p->target, target_len, sf__min_target(p->type))) return SF_EMALFORMED;
+    target_len = sf__hb_id_len(p->target);
+    if (!sf__hb_id_ok((const uint8_t *)p->target, target_len, sf__min_target(p->type))) return SF_EMALFORMED;
     body = SF__BODY_FIXED + target_len;
   }
   size_t tag_off = SF__HEADER + sender_len + body, total = tag_off + sf__tag_len(auth);
@@ -181,22 +137,22 @@ int sf__hb_packet_encode_prepared(const sf_hb_packet_t *p, const sf_hb_key_t *ke
   buf[SF__OFF_TYPE] = p->type;
   buf[SF__OFF_AUTH] = auth;
   buf[SF__OFF_KEY_ID] = key_id;
-  sf__put16(buf + SF__OFF_LENGTH, (uint16_t)total);
+  sf__put16be(buf + SF__OFF_LENGTH, (uint16_t)total);
   buf[SF__OFF_SENDER_LEN] = (uint8_t)sender_len;
   buf[SF__OFF_FLAGS] = p->flags;
-  sf__put64(buf + SF__OFF_INCARNATION, p->incarnation);
-  sf__put64(buf + SF__OFF_SEQ, p->seq);
-  sf__put64(buf + SF__OFF_SEND_TIME, p->send_time);
-  sf__put32(buf + SF__OFF_LAG, p->lag_us);
-  sf__put32(buf + SF__OFF_INTERVAL, p->interval_ms);
-  sf__put32(buf + SF__OFF_RTT, p->rtt_us);
+  sf__put64be(buf + SF__OFF_INCARNATION, p->incarnation);
+  sf__put64be(buf + SF__OFF_SEQ, p->seq);
+  sf__put64be(buf + SF__OFF_SEND_TIME, p->send_time);
+  sf__put32be(buf + SF__OFF_LAG, p->lag_us);
+  sf__put32be(buf + SF__OFF_INTERVAL, p->interval_ms);
+  sf__put32be(buf + SF__OFF_RTT, p->rtt_us);
   memcpy(buf + SF__HEADER, p->sender, sender_len);
   if (body) {
     uint8_t *b = buf + SF__HEADER + sender_len;
     b[0] = (uint8_t)target_len;
     memcpy(b + 1, p->target, target_len);
-    sf__put64(b + 1 + target_len, p->probe_id);
-    sf__put64(b + 9 + target_len, p->echo_time);
+    sf__put64be(b + 1 + target_len, p->probe_id);
+    sf__put64be(b + 9 + target_len, p->echo_time);
   }
   sf__tag(auth, key, auth == SF_HB_AUTH_HMAC_SHA256 ? prepared : NULL, buf, tag_off, buf + tag_off);
   return (int)total;
@@ -205,7 +161,7 @@ int sf__hb_packet_encode_prepared(const sf_hb_packet_t *p, const sf_hb_key_t *ke
 /* The index of the key that verifies a packet of (auth, key_id), or -1. */
 static int sf__find_key(const sf_hb_key_t *keys, size_t nkeys, uint8_t auth, uint8_t key_id) {
   for (size_t i = 0; i < nkeys; i++)
-    if (keys[i].id == key_id) return keys[i].auth == auth && sf__key_ok(&keys[i]) ? (int)i : -1;
+    if (keys[i].id == key_id) return keys[i].auth == auth && sf__hb_key_ok(&keys[i]) ? (int)i : -1;
   return -1;
 }
 
@@ -219,7 +175,7 @@ int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_ke
   if (len < SF__HEADER) return SF_EMALFORMED;
   if (memcmp(buf + SF__OFF_MAGIC, sf__magic, 4) != 0) return SF_EPROTO_VERSION;
   if (buf[SF__OFF_VERSION] != SF_HB_PROTOCOL_VERSION) return SF_EPROTO_VERSION;
-  if (sf__get16(buf + SF__OFF_LENGTH) != len) return SF_EMALFORMED;
+  if (sf__get16be(buf + SF__OFF_LENGTH) != len) return SF_EMALFORMED;
 
   /* Steps 5-7: a known type, a known scheme, and lengths that add up to the datagram exactly. */
   uint8_t type = buf[SF__OFF_TYPE], auth = buf[SF__OFF_AUTH], key_id = buf[SF__OFF_KEY_ID];
@@ -239,8 +195,8 @@ int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_ke
 
   /* Step 8: ids a JS string can hold faithfully. */
   const uint8_t *sender = buf + SF__HEADER, *body = sender + sender_len;
-  if (!sf__id_ok(sender, sender_len, 1)) return SF_EMALFORMED;
-  if (sf__has_body(type) && !sf__id_ok(body + 1, target_len, sf__min_target(type))) return SF_EMALFORMED;
+  if (!sf__hb_id_ok(sender, sender_len, 1)) return SF_EMALFORMED;
+  if (sf__has_body(type) && !sf__hb_id_ok(body + 1, target_len, sf__min_target(type))) return SF_EMALFORMED;
 
   /* Step 9: a scheme and key this receiver accepts. Without keys, only CRC-32C (key id 0): a MAC'd
    * packet cannot be checked, so it is not trusted. With keys, never CRC-32C: anyone can compute it. */
@@ -271,16 +227,16 @@ int sf__hb_packet_decode_prepared(const uint8_t *buf, size_t len, const sf_hb_ke
   out->key_id = key_id;
   out->flags = buf[SF__OFF_FLAGS];
   memcpy(out->sender, sender, sender_len);
-  out->incarnation = sf__get64(buf + SF__OFF_INCARNATION);
-  out->seq = sf__get64(buf + SF__OFF_SEQ);
-  out->send_time = sf__get64(buf + SF__OFF_SEND_TIME);
-  out->lag_us = sf__get32(buf + SF__OFF_LAG);
-  out->interval_ms = sf__get32(buf + SF__OFF_INTERVAL);
-  out->rtt_us = sf__get32(buf + SF__OFF_RTT);
+  out->incarnation = sf__get64be(buf + SF__OFF_INCARNATION);
+  out->seq = sf__get64be(buf + SF__OFF_SEQ);
+  out->send_time = sf__get64be(buf + SF__OFF_SEND_TIME);
+  out->lag_us = sf__get32be(buf + SF__OFF_LAG);
+  out->interval_ms = sf__get32be(buf + SF__OFF_INTERVAL);
+  out->rtt_us = sf__get32be(buf + SF__OFF_RTT);
   if (sf__has_body(type)) {
     memcpy(out->target, body + 1, target_len);
-    out->probe_id = sf__get64(body + 1 + target_len);
-    out->echo_time = sf__get64(body + 9 + target_len);
+    out->probe_id = sf__get64be(body + 1 + target_len);
+    out->echo_time = sf__get64be(body + 9 + target_len);
   }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "steadfast/heartbeat.h"
+#include "../store/bytes.h"
 #include "engine_internal.h"
 
 /* FIPS 180-4, section 4.2.2: the first 32 bits of the fractional parts of the cube roots of the
@@ -36,8 +37,7 @@ static uint32_t sf__rotr(uint32_t x, int n) {
 /* Section 6.2.2: one 512-bit block. */
 static void sf__sha256_block(uint32_t h[8], const uint8_t *p) {
   uint32_t w[64];
-  for (int t = 0; t < 16; t++)
-    w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
+  for (int t = 0; t < 16; t++) w[t] = sf__get32be(p + 4 * t);
   for (int t = 16; t < 64; t++) {
     uint32_t s0 = sf__rotr(w[t - 15], 7) ^ sf__rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
     uint32_t s1 = sf__rotr(w[t - 2], 17) ^ sf__rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
@@ -97,14 +97,9 @@ static void sf__sha256_final(sf__sha256_t *s, uint8_t out[32]) {
     s->used = 0;
   }
   memset(s->block + s->used, 0, 56 - s->used);
-  for (int i = 0; i < 8; i++) s->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+  sf__put64be(s->block + 56, bits);
   sf__sha256_block(s->h, s->block);
-  for (int i = 0; i < 8; i++) {
-    out[4 * i] = (uint8_t)(s->h[i] >> 24);
-    out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
-    out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
-    out[4 * i + 3] = (uint8_t)s->h[i];
-  }
+  for (int i = 0; i < 8; i++) sf__put32be(out + 4 * i, s->h[i]);
 }
 
 void sf_sha256(const void *data, size_t len, uint8_t out[32]) {

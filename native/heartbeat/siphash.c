@@ -7,15 +7,10 @@
 #include <stdint.h>
 
 #include "steadfast/heartbeat.h"
+#include "../store/bytes.h"
 
 static uint64_t sf__rotl(uint64_t x, int b) {
   return (x << b) | (x >> (64 - b));
-}
-
-static uint64_t sf__le64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-  return v;
 }
 
 /* The paper's SipRound (section 2, figure 2). */
@@ -39,7 +34,7 @@ static uint64_t sf__le64(const uint8_t *p) {
 
 uint64_t sf_siphash24(const uint8_t key[16], const void *data, size_t len) {
   const uint8_t *m = data;
-  uint64_t k0 = sf__le64(key), k1 = sf__le64(key + 8);
+  uint64_t k0 = sf__get64(key), k1 = sf__get64(key + 8);
   /* Initialization: the key XORed with "somepseudorandomlygeneratedbytes". */
   uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
   uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
@@ -47,7 +42,7 @@ uint64_t sf_siphash24(const uint8_t key[16], const void *data, size_t len) {
   uint64_t v3 = k1 ^ 0x7465646279746573ull;
   size_t whole = len - len % 8;
   for (size_t i = 0; i < whole; i += 8) {
-    uint64_t w = sf__le64(m + i);
+    uint64_t w = sf__get64(m + i);
     v3 ^= w;
     SF__SIPROUND;
     SF__SIPROUND;

@@ -28,7 +28,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -115,6 +114,17 @@ const char* NameOf(const char* const (&names)[N], unsigned value) {
   return value < N && names[value][0] != '\0' ? names[value] : "unknown";
 }
 
+// The reverse of NameOf, from `first` on (the values before it are not JS's to pass). TS has checked the
+// name; the throw only keeps a name this table lacks from becoming another value.
+template <size_t N>
+unsigned ValueOf(Napi::Env env, const char* const (&names)[N], unsigned first, const std::string& name,
+                 const char* what) {
+  for (unsigned value = first; value < N; value++) {
+    if (name == names[value]) return value;
+  }
+  throw Napi::TypeError::New(env, std::string("unknown ") + what + ": " + name);
+}
+
 // The message of an error code: the C library's for an errno, a phrase for steadfast's own.
 std::string Describe(int rc) {
   switch (rc) {
@@ -170,22 +180,21 @@ std::string FormatAddress(const struct sockaddr_storage& ss, std::string* ip_out
   return text;
 }
 
-// host: a numeric IPv4 or IPv6 address without brackets (src/heartbeat/options.ts parsed it).
-void FillAddress(Napi::Env env, const std::string& host, uint32_t port, struct sockaddr_storage* ss, socklen_t* len) {
+// host: a numeric IPv4 or IPv6 address without brackets, port: 0..65535 (src/heartbeat/options.ts's
+// parseAddress checked both, on every path here).
+void FillAddress(const std::string& host, uint32_t port, struct sockaddr_storage* ss, socklen_t* len) {
   std::memset(ss, 0, sizeof *ss);
   struct sockaddr_in* a4 = reinterpret_cast<struct sockaddr_in*>(ss);
   struct sockaddr_in6* a6 = reinterpret_cast<struct sockaddr_in6*>(ss);
-  if (port > 65535) throw Napi::RangeError::New(env, "port out of range");
   if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
     a4->sin_family = AF_INET;
     a4->sin_port = htons(static_cast<uint16_t>(port));
     *len = sizeof *a4;
-  } else if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+  } else {
+    inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr);
     a6->sin6_family = AF_INET6;
     a6->sin6_port = htons(static_cast<uint16_t>(port));
     *len = sizeof *a6;
-  } else {
-    throw Napi::TypeError::New(env, "not a numeric IP address: " + host);
   }
 }
 
@@ -197,13 +206,10 @@ Napi::Value MaybeMs(Napi::Env env, double ms) {
   return ms < 0 ? env.Null() : Napi::Number::New(env, ms);
 }
 
+// A BigInt of 0..2^64 - 1 (src/heartbeat/packet.ts's bigintField).
 uint64_t U64Value(Napi::Value value) {
-  if (value.IsBigInt()) {
-    bool lossless = true;
-    return value.As<Napi::BigInt>().Uint64Value(&lossless);
-  }
-  if (value.IsNumber()) return static_cast<uint64_t>(value.As<Napi::Number>().Int64Value());
-  return 0;
+  bool lossless = true;
+  return value.As<Napi::BigInt>().Uint64Value(&lossless);
 }
 
 // Copies a UTF-8 string of at most SF_HB_MAX_ID bytes into a NUL-terminated id field.
@@ -221,13 +227,7 @@ sf_hb_key_t KeyValue(Napi::Env env, Napi::Value value) {
   std::memset(&key, 0, sizeof key);
   key.id = static_cast<uint8_t>(object.Get("id").As<Napi::Number>().Uint32Value());
   std::string algorithm = object.Get("algorithm").As<Napi::String>().Utf8Value();
-  if (algorithm == "hmac-sha256") {
-    key.auth = SF_HB_AUTH_HMAC_SHA256;
-  } else if (algorithm == "siphash-2-4") {
-    key.auth = SF_HB_AUTH_SIPHASH24;
-  } else {
-    throw Napi::TypeError::New(env, "unknown algorithm: " + algorithm);
-  }
+  key.auth = static_cast<sf_hb_auth_t>(ValueOf(env, kAuthNames, SF_HB_AUTH_HMAC_SHA256, algorithm, "algorithm"));
   Napi::Uint8Array bytes = object.Get("key").As<Napi::Uint8Array>();
   if (bytes.ByteLength() > SF_HB_MAX_KEY_LEN) throw Napi::RangeError::New(env, "key longer than 64 bytes");
   key.len = static_cast<uint8_t>(bytes.ByteLength());
@@ -247,7 +247,7 @@ std::vector<sf_hb_key_t> KeysValue(Napi::Env env, Napi::Value value) {
 Napi::Object EventObject(Napi::Env env, const sf_hb_event_t& ev) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("type", NameOf(kEventNames, ev.type));
-  o.Set("id", std::string(ev.id, strnlen(ev.id, sizeof ev.id)));
+  o.Set("id", SfCString(ev.id, sizeof ev.id));
   o.Set("address", FormatAddress(ev.addr));
   o.Set("incarnation", Exact(env, ev.incarnation));
   o.Set("previousIncarnation", Exact(env, ev.previous_incarnation));
@@ -261,7 +261,7 @@ Napi::Object EventObject(Napi::Env env, const sf_hb_event_t& ev) {
 
 Napi::Object MemberObject(Napi::Env env, const sf_hb_member_t& m) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("id", std::string(m.id, strnlen(m.id, sizeof m.id)));
+  o.Set("id", SfCString(m.id, sizeof m.id));
   o.Set("address", FormatAddress(m.addr));
   o.Set("state", NameOf(kStateNames, m.state));
   o.Set("stalled", m.stalled != 0);
@@ -311,11 +311,7 @@ sf_hb_engine_t* RunningArg(const Napi::CallbackInfo& info) {
 }
 
 sf_hb_role_t RoleValue(Napi::Env env, Napi::Value value) {
-  std::string role = value.As<Napi::String>().Utf8Value();
-  for (unsigned r = 1; r < sizeof kRoleNames / sizeof kRoleNames[0]; r++) {
-    if (role == kRoleNames[r]) return static_cast<sf_hb_role_t>(r);
-  }
-  throw Napi::TypeError::New(env, "unknown role: " + role);
+  return static_cast<sf_hb_role_t>(ValueOf(env, kRoleNames, 1, value.As<Napi::String>().Utf8Value(), "role"));
 }
 
 template <typename T>
@@ -329,19 +325,15 @@ void TuningValue(Napi::Object o, sf_hb_options_t* opts) {
   OptionalNumber(o, "intervalMs", &opts->interval_ms);
   OptionalNumber(o, "suspectPhi", &opts->suspect_phi);
   OptionalNumber(o, "deadPhi", &opts->dead_phi);
-  OptionalNumber(o, "maxSamples", &opts->phi.max_samples);
   OptionalNumber(o, "minStdDevMs", &opts->phi.min_std_dev_ms);
   OptionalNumber(o, "acceptablePauseMs", &opts->phi.acceptable_pause_ms);
   OptionalNumber(o, "stallMs", &opts->stall_ms);
   OptionalNumber(o, "indirectProbes", &opts->indirect_probes);
-  OptionalNumber(o, "probeTimeoutMs", &opts->probe_timeout_ms);
-  OptionalNumber(o, "replayWindow", &opts->replay_window);
 }
 
 // (options: { role, id, host, port, onEvents, keys?, sendKeyId?, intervalMs?, suspectPhi?, deadPhi?,
-//   maxSamples?, minStdDevMs?, acceptablePauseMs?, stallMs?, indirectProbes?, probeTimeoutMs?,
-//   replayWindow?, incarnation? }) -> { handle, incarnation: decimal string }. Fields left out keep
-//   sf_hb_options_init's defaults.
+//   minStdDevMs?, acceptablePauseMs?, stallMs?, indirectProbes? }) -> { handle, incarnation: decimal
+//   string }. Fields left out keep sf_hb_options_init's defaults.
 // Throws a coded Error (EADDRINUSE, EADDRNOTAVAIL, EACCES, EINVAL...) with `address`.
 Napi::Value HbStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -352,11 +344,9 @@ Napi::Value HbStart(const Napi::CallbackInfo& info) {
   sf_hb_options_init(&opts);
   opts.role = RoleValue(env, o.Get("role"));
   CopyId(env, o.Get("id"), opts.id);
-  FillAddress(env, o.Get("host").As<Napi::String>().Utf8Value(), o.Get("port").As<Napi::Number>().Uint32Value(),
-              &opts.bind, &opts.bind_len);
+  FillAddress(o.Get("host").As<Napi::String>().Utf8Value(), o.Get("port").As<Napi::Number>().Uint32Value(), &opts.bind,
+              &opts.bind_len);
   TuningValue(o, &opts);
-  Napi::Value incarnation = o.Get("incarnation");
-  if (!incarnation.IsUndefined()) opts.incarnation = U64Value(incarnation);
   std::vector<sf_hb_key_t> keys = KeysValue(env, o.Get("keys"));
   for (size_t i = 0; i < keys.size(); i++) opts.keys[i] = keys[i];
   opts.nkeys = static_cast<uint32_t>(keys.size());
@@ -382,7 +372,13 @@ Napi::Value HbStart(const Napi::CallbackInfo& info) {
   }
   engine->hb = hb;
   // Added after the thread-safe function was created, so that it runs before that function's own hook.
+  // Without it, teardown could release the function before the engine thread that calls it is joined.
   engine->hooked = napi_add_env_cleanup_hook(env, CleanupHook, engine) == napi_ok;
+  if (!engine->hooked) {
+    Stop(engine, false);  // releases the thread-safe function, whose finalizer deletes engine
+    throw Napi::Error::New(env, "cannot start a heartbeat " + std::string(NameOf(kRoleNames, opts.role)) + " on " +
+                                    address + ": cannot register the environment cleanup hook");
+  }
   engine->refs++;  // the External's
   // No delivery can run before this call returns (they run on this thread), so every one finds hb set.
   Napi::Object result = Napi::Object::New(env);
@@ -434,43 +430,40 @@ struct AddressArg {
 
 AddressArg AddressArgAt(const Napi::CallbackInfo& info, size_t index) {
   AddressArg a;
-  FillAddress(info.Env(), info[index].As<Napi::String>().Utf8Value(), info[index + 1].As<Napi::Number>().Uint32Value(),
-              &a.ss, &a.len);
+  FillAddress(info[index].As<Napi::String>().Utf8Value(), info[index + 1].As<Napi::Number>().Uint32Value(), &a.ss,
+              &a.len);
   a.text = FormatAddress(a.ss);
   return a;
 }
 
-// (handle, host, port) -> undefined
+// (handle, host, port) -> undefined: Change applied to the target at that address; its error is thrown
+// as "cannot VERB peer ADDRESS" (ENOENT from remove: it was not a target).
+template <int (*Change)(sf_hb_engine_t*, const struct sockaddr*, socklen_t)>
+Napi::Value ChangeTarget(const Napi::CallbackInfo& info, const char* verb) {
+  sf_hb_engine_t* hb = RunningArg(info);
+  AddressArg a = AddressArgAt(info, 1);
+  int rc = Change(hb, a.sa(), a.len);
+  if (rc != 0) throw HbError(info.Env(), rc, std::string("cannot ") + verb + " peer " + a.text, a.text);
+  return info.Env().Undefined();
+}
+
 Napi::Value HbAddTarget(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  sf_hb_engine_t* hb = RunningArg(info);
-  AddressArg a = AddressArgAt(info, 1);
-  int rc = sf_hb_engine_add_target(hb, a.sa(), a.len);
-  if (rc != 0) throw HbError(env, rc, "cannot add peer " + a.text, a.text);
-  return env.Undefined();
+  return ChangeTarget<sf_hb_engine_add_target>(info, "add");
 }
 
-// (handle, host, port) -> boolean: false if it was not a target.
 Napi::Value HbRemoveTarget(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  sf_hb_engine_t* hb = RunningArg(info);
-  AddressArg a = AddressArgAt(info, 1);
-  int rc = sf_hb_engine_remove_target(hb, a.sa(), a.len);
-  if (rc == -ENOENT) return Napi::Boolean::New(env, false);
-  if (rc != 0) throw HbError(env, rc, "cannot remove peer " + a.text, a.text);
-  return Napi::Boolean::New(env, true);
+  return ChangeTarget<sf_hb_engine_remove_target>(info, "remove");
 }
 
-// (handle, id) -> boolean: false if no such peer.
+// (handle, id) -> undefined. Throws ENOENT if no such peer.
 Napi::Value HbForget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sf_hb_engine_t* hb = RunningArg(info);
   char id[SF_HB_MAX_ID + 1];
   CopyId(env, info[1], id);
   int rc = sf_hb_engine_forget(hb, id);
-  if (rc == -ENOENT) return Napi::Boolean::New(env, false);
   if (rc != 0) throw HbError(env, rc, std::string("cannot forget peer ") + id, "");
-  return Napi::Boolean::New(env, true);
+  return env.Undefined();
 }
 
 // (handle, keys: key[], sendKeyId) -> undefined
@@ -561,13 +554,12 @@ Napi::Value HbSetLoss(const Napi::CallbackInfo& info) {
 // ---- Stateless functions ------------------------------------------------------------------------
 
 // (fields: { type: 1..5, sender, incarnation, seq, sendTime, lagUs, intervalMs, rttUs, flags,
-//   target?, probeId?, echoTime? }, key | null) -> Buffer. 64-bit fields are BigInts (or numbers).
+//   target, probeId, echoTime }, key | null) -> Buffer. 64-bit fields are BigInts.
 Napi::Value HbEncodePacket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object f = info[0].As<Napi::Object>();
   sf_hb_packet_t p;
   std::memset(&p, 0, sizeof p);
-  p.version = SF_HB_PROTOCOL_VERSION;
   OptionalNumber(f, "type", &p.type);
   OptionalNumber(f, "flags", &p.flags);
   CopyId(env, f.Get("sender"), p.sender);
@@ -589,8 +581,8 @@ Napi::Value HbEncodePacket(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, buf, static_cast<size_t>(n));
 }
 
-// (bytes: Uint8Array, keys: key[]) -> fields (as hbEncodePacket takes them, plus auth and keyId) or
-// { error: 'SF_MALFORMED' | 'SF_PROTO_VERSION' | 'SF_AUTH' }
+// (bytes: Uint8Array, keys: key[]) -> fields (as hbEncodePacket takes them, plus version, auth and keyId;
+// a beat's target, probeId and echoTime are empty) or { error: 'SF_MALFORMED' | 'SF_PROTO_VERSION' | 'SF_AUTH' }
 Napi::Value HbDecodePacket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
@@ -608,42 +600,34 @@ Napi::Value HbDecodePacket(const Napi::CallbackInfo& info) {
   o.Set("auth", NameOf(kAuthNames, p.auth));
   o.Set("keyId", Napi::Number::New(env, p.key_id));
   o.Set("flags", Napi::Number::New(env, p.flags));
-  o.Set("sender", std::string(p.sender, strnlen(p.sender, sizeof p.sender)));
+  o.Set("sender", SfCString(p.sender, sizeof p.sender));
   o.Set("incarnation", Napi::BigInt::New(env, p.incarnation));
   o.Set("seq", Napi::BigInt::New(env, p.seq));
   o.Set("sendTime", Napi::BigInt::New(env, p.send_time));
   o.Set("lagUs", Napi::Number::New(env, p.lag_us));
   o.Set("intervalMs", Napi::Number::New(env, p.interval_ms));
   o.Set("rttUs", Napi::Number::New(env, p.rtt_us));
-  if (p.type != SF_HB_BEAT) {
-    o.Set("target", std::string(p.target, strnlen(p.target, sizeof p.target)));
-    o.Set("probeId", Napi::BigInt::New(env, p.probe_id));
-    o.Set("echoTime", Napi::BigInt::New(env, p.echo_time));
-  }
+  o.Set("target", SfCString(p.target, sizeof p.target));
+  o.Set("probeId", Napi::BigInt::New(env, p.probe_id));
+  o.Set("echoTime", Napi::BigInt::New(env, p.echo_time));
   return o;
 }
 
-// () -> the engine's defaults (sf_hb_options_init), so that TS and the docs never restate them.
+// () -> { suspectPhi, deadPhi }: the engine's defaults (sf_hb_options_init) that TS derives others from,
+// so that TS never restates them.
 Napi::Value HbDefaults(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sf_hb_options_t o;
   sf_hb_options_init(&o);
   Napi::Object d = Napi::Object::New(env);
-  d.Set("intervalMs", Napi::Number::New(env, o.interval_ms));
   d.Set("suspectPhi", Napi::Number::New(env, o.suspect_phi));
   d.Set("deadPhi", Napi::Number::New(env, o.dead_phi));
-  d.Set("maxSamples", Napi::Number::New(env, o.phi.max_samples));
-  d.Set("minStdDevMs", Napi::Number::New(env, o.phi.min_std_dev_ms));
-  d.Set("acceptablePauseMs", Napi::Number::New(env, o.phi.acceptable_pause_ms));
-  d.Set("stallMs", Napi::Number::New(env, o.stall_ms));
-  d.Set("indirectProbes", Napi::Number::New(env, o.indirect_probes));
-  d.Set("probeTimeoutMs", Napi::Number::New(env, o.probe_timeout_ms));
-  d.Set("replayWindow", Napi::Number::New(env, o.replay_window));
   return d;
 }
 
-// ({ role, intervalMs?, suspectPhi?, deadPhi?, minStdDevMs?, acceptablePauseMs?, probeTimeoutMs? }) -> ms:
-// sf_hb_detection_bound_ms for these options (fields left out keep the defaults).
+// ({ role, intervalMs?, suspectPhi?, deadPhi?, minStdDevMs?, acceptablePauseMs?, stallMs?,
+//   indirectProbes? }) -> ms: sf_hb_detection_bound_ms for these options (fields left out keep the
+//   defaults).
 Napi::Value HbDetectionBound(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   sf_hb_options_t opts;

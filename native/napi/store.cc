@@ -44,7 +44,8 @@ namespace {
 
 struct Registry;
 struct Committer;
-void StopCommitter(Committer* committer);
+struct Handle;
+void StopCommitter(Handle* handle);
 
 struct Handle {
   enum class Kind { kCheckpoint, kLog };
@@ -65,8 +66,7 @@ struct Handle {
 
   // Synchronous close, for the finalizer and the cleanup hooks, when no work can be running.
   void CloseNow() {
-    StopCommitter(committer);
-    committer = nullptr;
+    StopCommitter(this);
     if (ckpt != nullptr) sf_ckpt_close(ckpt);
     if (log != nullptr) sf_log_close(log);
     ckpt = nullptr;
@@ -94,13 +94,9 @@ void FinalizeHandle(Napi::Env, Handle* handle) {
   delete handle;
 }
 
-std::string CString(const char* chars, size_t capacity) {
-  return std::string(chars, strnlen(chars, capacity));
-}
-
 Napi::Value NullableString(Napi::Env env, const char* chars, size_t capacity) {
   if (chars[0] == '\0') return env.Null();
-  return Napi::String::New(env, CString(chars, capacity));
+  return Napi::String::New(env, SfCString(chars, capacity));
 }
 
 Napi::Number Num(Napi::Env env, uint64_t value) {
@@ -124,9 +120,9 @@ void InitError(sf_store_error_t* err) {
 // The Error a failed call rejects with: code = sf_store_error_name(rc), errno = rc, message = the C
 // message and the path, and the details C filled in. src/store/errors.ts turns it into a StoreError.
 Napi::Error StoreErrorObject(Napi::Env env, int rc, const sf_store_error_t& err) {
-  std::string message = CString(err.message, sizeof err.message);
+  std::string message = SfCString(err.message, sizeof err.message);
   if (message.empty()) message = rc > -30000 && rc < 0 ? std::strerror(-rc) : sf_store_error_name(rc);
-  std::string path = CString(err.path, sizeof err.path);
+  std::string path = SfCString(err.path, sizeof err.path);
   if (!path.empty()) message += ": " + path;
   Napi::Error error = Napi::Error::New(env, message);
   Napi::Object object = error.Value();
@@ -343,8 +339,7 @@ class CloseWork : public Work {
   CloseWork(Napi::Env env, Handle* handle, Napi::External<Handle> external)
       : Work(env, "steadfast:close"), handle_(handle), external_(Napi::Persistent(external)) {
     // No commit is running or asked for (inflight is 0): the commit thread stops at once.
-    StopCommitter(handle->committer);
-    handle->committer = nullptr;
+    StopCommitter(handle);
     // Taken out of the handle now, before Execute can run, so that nothing started from here on can
     // reach them.
     ckpt_ = handle->ckpt;
@@ -413,7 +408,7 @@ Registry* RegistryOf(const Napi::CallbackInfo& info) {
 
 Napi::Object CheckpointFileObject(Napi::Env env, const sf_ckpt_file_t& f) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("path", CString(f.path, sizeof f.path));
+  o.Set("path", SfCString(f.path, sizeof f.path));
   o.Set("generation", Num(env, f.generation));
   o.Set("size", Num(env, f.size));
   o.Set("payloadLength", Num(env, f.payload_len));
@@ -567,8 +562,8 @@ class CkptLoadWork : public HandleWork {
       Napi::Object repair = Napi::Object::New(env);
       repair.Set("action", ActionName(r.action));
       repair.Set("generation", Num(env, r.generation));
-      repair.Set("path", CString(r.path, sizeof r.path));
-      repair.Set("problem", CString(r.problem, sizeof r.problem));
+      repair.Set("path", SfCString(r.path, sizeof r.path));
+      repair.Set("problem", SfCString(r.problem, sizeof r.problem));
       repairs.Set(static_cast<uint32_t>(i), repair);
     }
     o.Set("repairs", repairs);
@@ -732,12 +727,12 @@ Napi::Value LogAppend(const Napi::CallbackInfo& info) {
 //
 // Threads: the commit thread touches only the fields under mu, the C log (sf_log_commit) and
 // CommitTsfn::NonBlockingCall. Everything else is the JS thread's.
-// Lifetime: a Committer is shared by its Handle and by its thread-safe function (its context), like
-// heartbeat.cc's Engine; whichever lets go last deletes it. StopCommitter (JS thread) joins the thread,
-// then releases the function. It runs when the log closes (when no commit is asked for), when the
-// External is collected (no commit is asked for either: a commit asked for holds the External), and from
-// the environment cleanup hook registered just after the function is created, so that at teardown the
-// thread is joined while the function is still valid.
+// Lifetime: StopCommitter (JS thread) joins the thread, releases the thread-safe function and takes the
+// Committer out of its Handle; the function's finalizer, which runs after every delivery still queued,
+// deletes it (deliveries after the stop find `stopped` and do nothing). StopCommitter runs when the log
+// closes (when no commit is asked for), when the External is collected (no commit is asked for either:
+// a commit asked for holds the External), and from the environment cleanup hook registered just after
+// the function is created, so that at teardown the thread is joined while the function is still valid.
 struct CommitResult {
   uint32_t requests;  // the commits asked for that this one answers: the oldest waiters
   int rc;
@@ -755,8 +750,7 @@ struct Committer {
   napi_env env;
   Handle* handle;
   CommitTsfn tsfn;
-  int refs = 0;  // the Handle and the thread-safe function
-  bool hooked = false;
+  bool hooked = false;  // the environment cleanup hook is registered
   bool stopped = false;
   std::deque<Napi::Promise::Deferred> waiters;       // commits asked for, oldest first
   Napi::Reference<Napi::External<Handle>> external;  // held while any is: keeps the Handle alive
@@ -770,10 +764,6 @@ struct Committer {
   bool stop = false;      // under mu
 };
 
-void DropCommitterRef(Committer* committer) {
-  if (--committer->refs == 0) delete committer;
-}
-
 // The commit thread.
 void CommitLoop(Committer* c) {
   for (;;) {
@@ -785,7 +775,9 @@ void CommitLoop(Committer* c) {
       n = c->requests;
       c->requests = 0;
     }
-    CommitResult* result = new CommitResult{n, 0, 0, {}};
+    CommitResult* result = new CommitResult;  // not value-initialized: err is 4.6 KiB, InitError suffices
+    result->requests = n;
+    result->durable = 0;
     InitError(&result->err);
     result->rc = sf_log_commit(c->log, &result->durable, &result->err);
     // Fails only while the environment is torn down, where no JS is left to tell.
@@ -796,19 +788,20 @@ void CommitLoop(Committer* c) {
 void CommitterCleanupHook(void* arg) {
   Committer* committer = static_cast<Committer*>(arg);
   committer->hooked = false;  // running now: StopCommitter must not remove it
-  Handle* handle = committer->handle;
-  StopCommitter(committer);
-  handle->committer = nullptr;
+  StopCommitter(committer->handle);
 }
 
 void FinalizeCommitTsfn(Napi::Env, void*, Committer* committer) {
-  DropCommitterRef(committer);
+  delete committer;
 }
 
-// JS thread. Joins the commit thread (a commit running finishes first), then releases the function.
-// Waiters still pending (only at teardown, when nothing can settle them) are dropped.
-void StopCommitter(Committer* c) {
-  if (c == nullptr || c->stopped) return;
+// JS thread. Stops the handle's commit thread if it has one: joins it (a commit running finishes
+// first), releases the function and forgets the Committer. Waiters still pending (only at teardown,
+// when nothing can settle them) are dropped.
+void StopCommitter(Handle* handle) {
+  Committer* c = handle->committer;
+  if (c == nullptr) return;
+  handle->committer = nullptr;
   c->stopped = true;
   if (c->hooked) {
     c->hooked = false;
@@ -823,25 +816,29 @@ void StopCommitter(Committer* c) {
   c->handle->inflight -= static_cast<uint32_t>(c->waiters.size());
   c->waiters.clear();
   c->external.Reset();
-  c->tsfn.Release();
-  DropCommitterRef(c);  // the Handle's
+  c->tsfn.Release();  // its finalizer deletes c
 }
 
 Committer* StartCommitter(Napi::Env env, Handle* handle) {
   std::unique_ptr<Committer> c(new Committer(env, handle));
   c->tsfn = CommitTsfn::New(env, "steadfast:logCommit", 0, 1, c.get(), FinalizeCommitTsfn);
-  c->refs = 2;
-  c->tsfn.Unref(env);  // referenced only while a commit is asked for
+  c->tsfn.Unref(env);                  // referenced only while a commit is asked for
+  Committer* committer = c.release();  // from here on the function's finalizer deletes it
+  // Without the hook, teardown could free the function before the thread is joined: refuse instead.
+  if (napi_add_env_cleanup_hook(env, CommitterCleanupHook, committer) != napi_ok) {
+    committer->tsfn.Release();
+    throw Napi::Error::New(env, "cannot start the log's commit thread: no environment cleanup hook");
+  }
+  committer->hooked = true;
   try {
-    c->thread = std::thread(CommitLoop, c.get());
+    committer->thread = std::thread(CommitLoop, committer);
   } catch (const std::system_error& e) {
-    c->refs = 1;
-    c->tsfn.Release();  // its finalizer deletes the Committer
-    c.release();
+    committer->hooked = false;
+    napi_remove_env_cleanup_hook(env, CommitterCleanupHook, committer);
+    committer->tsfn.Release();
     throw Napi::Error::New(env, std::string("cannot start the log's commit thread: ") + e.what());
   }
-  c->hooked = napi_add_env_cleanup_hook(env, CommitterCleanupHook, c.get()) == napi_ok;
-  return c.release();
+  return committer;
 }
 
 // JS thread: a commit ended. Settles the waiters it answers, oldest first.
@@ -981,7 +978,7 @@ class LogInspectWork : public Work {
     for (size_t i = 0; i < count_; i++) {
       const sf_log_segment_t& s = segments_[i];
       Napi::Object o = Napi::Object::New(env);
-      o.Set("path", CString(s.path, sizeof s.path));
+      o.Set("path", SfCString(s.path, sizeof s.path));
       o.Set("size", Num(env, s.size));
       o.Set("dataEnd", Num(env, s.data_end));
       o.Set("firstLsn", Num(env, s.first_lsn));

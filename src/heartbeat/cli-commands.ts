@@ -11,7 +11,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type * as Api from '../index';
 import { HeartbeatError } from './errors';
 import type { HeartbeatEvent, HeartbeatMember } from './events';
-import { checkId, checkNumber, parseAddress, type HeartbeatAlgorithm, type HeartbeatOptions } from './options';
+import { checkId, checkNumber, formatAddress, parseAddress, type HeartbeatAlgorithm, type HeartbeatOptions } from './options';
 
 /** The heartbeat commands' usage lines, for the CLI's help text. */
 export const HEARTBEAT_USAGE = `  monitor --listen ADDR [--json] [--interval MS] [--key-file F [--key-id N] [--algorithm A]]
@@ -262,7 +262,7 @@ export async function runHeartbeatCommand(
     throw err;
   }
 
-  const local = `${heartbeat.address.family === 'IPv6' ? `[${heartbeat.address.address}]` : heartbeat.address.address}:${heartbeat.address.port}`;
+  const local = formatAddress({ host: heartbeat.address.address, port: heartbeat.address.port });
   const interval = command.intervalMs ?? 100;
   const bound = Math.round(api.detectionBoundMs({ intervalMs: command.intervalMs }));
   io.stderr.write(

@@ -1,8 +1,9 @@
 /**
  * What a {@link Heartbeat} reports: its events (a peer's change of state, with the evidence), its
- * members and its counters, as the public types, and their conversion from the binding's objects.
+ * members and its counters, as the public types, and the conversion of the binding's events (its
+ * members and counters already have the public shape).
  */
-import type { NativeHeartbeatEvent, NativeHeartbeatMember, NativeHeartbeatStats } from './native';
+import type { NativeHeartbeatEvent } from './native';
 
 /**
  * - `'alive'`: a peer's first beat, or beats again after `suspect` or `dead`;
@@ -106,14 +107,4 @@ export function toEvent(e: NativeHeartbeatEvent): HeartbeatEvent {
   };
   if (e.type === 'restarted') event.previousIncarnation = e.previousIncarnation;
   return event;
-}
-
-/** The binding's member as the public type (the same fields). Internal. */
-export function toMember(m: NativeHeartbeatMember): HeartbeatMember {
-  return { ...m };
-}
-
-/** The binding's counters as the public type (the same fields). Internal. */
-export function toStats(s: NativeHeartbeatStats): HeartbeatStats {
-  return { ...s };
 }

@@ -5,9 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { binding } from '../binding';
-import { AbortError } from '../store/errors';
+import { throwIfAborted } from '../store/errors';
 import { closedError, HeartbeatError, invalidArgValue, toHeartbeatError } from './errors';
-import { toEvent, toMember, toStats, type HeartbeatEvent, type HeartbeatEventType, type HeartbeatMember, type HeartbeatStats } from './events';
+import { toEvent, type HeartbeatEvent, type HeartbeatEventType, type HeartbeatMember, type HeartbeatStats } from './events';
 import { EventQueue } from './iterator';
 import { unwatchLag, watchLag } from './lag';
 import type { NativeHeartbeatDefaults, NativeHeartbeatEvent, NativeHeartbeatHandle } from './native';
@@ -119,7 +119,7 @@ export class Heartbeat extends EventEmitter<HeartbeatEventMap> {
   constructor(options: HeartbeatOptions) {
     super();
     const o = resolveOptions(options, engineDefaults());
-    if (o.signal?.aborted) throw new AbortError(undefined, { cause: o.signal.reason });
+    throwIfAborted(o.signal);
     let started;
     try {
       started = binding.hbStart({
@@ -180,7 +180,7 @@ export class Heartbeat extends EventEmitter<HeartbeatEventMap> {
    */
   members(): HeartbeatMember[] {
     if (this.closed) throw closedError('members');
-    return binding.hbMembers(this.handle).map(toMember);
+    return binding.hbMembers(this.handle);
   }
 
   /**
@@ -189,7 +189,7 @@ export class Heartbeat extends EventEmitter<HeartbeatEventMap> {
    */
   stats(): HeartbeatStats {
     if (this.closed) throw closedError('stats');
-    return toStats(binding.hbStats(this.handle));
+    return binding.hbStats(this.handle);
   }
 
   /**
@@ -216,9 +216,12 @@ export class Heartbeat extends EventEmitter<HeartbeatEventMap> {
   removePeer(address: string): boolean {
     const peer = this.peerArgument(address, 'removePeer');
     try {
-      return binding.hbRemoveTarget(this.handle, peer.host, peer.port);
+      binding.hbRemoveTarget(this.handle, peer.host, peer.port);
+      return true;
     } catch (err) {
-      throw toHeartbeatError(err);
+      const error = toHeartbeatError(err);
+      if ((error as { code?: unknown }).code === 'ENOENT') return false;
+      throw error;
     }
   }
 
@@ -232,9 +235,12 @@ export class Heartbeat extends EventEmitter<HeartbeatEventMap> {
     checkId(id, 'id');
     if (this.closed) throw closedError('forget');
     try {
-      return binding.hbForget(this.handle, id);
+      binding.hbForget(this.handle, id);
+      return true;
     } catch (err) {
-      throw toHeartbeatError(err);
+      const error = toHeartbeatError(err);
+      if ((error as { code?: unknown }).code === 'ENOENT') return false;
+      throw error;
     }
   }
 

@@ -59,21 +59,10 @@ export type NativeHeartbeatMember = HeartbeatMember;
 /** The engine's counters (sf_hb_stats_t): already the public shape. */
 export type NativeHeartbeatStats = HeartbeatStats;
 
-/** The engine's defaults (sf_hb_options_init). */
+/** The engine's defaults (sf_hb_options_init) that options.ts derives others from. */
 export interface NativeHeartbeatDefaults {
-  intervalMs: number;
   suspectPhi: number;
   deadPhi: number;
-  maxSamples: number;
-  /** 0: the peer's interval times the engine's factor (docs/failure-detection.md). */
-  minStdDevMs: number;
-  /** 0: the peer's interval times the engine's factor. */
-  acceptablePauseMs: number;
-  stallMs: number;
-  indirectProbes: number;
-  /** 0: derived by the engine from the interval. */
-  probeTimeoutMs: number;
-  replayWindow: number;
 }
 
 /** A packet's fields as hbEncodePacket takes them and hbDecodePacket returns them (sf_hb_packet_t). */
@@ -90,9 +79,10 @@ export interface NativePacketFields {
   lagUs: number;
   intervalMs: number;
   rttUs: number;
-  target?: string;
-  probeId?: bigint;
-  echoTime?: bigint;
+  /** '' and 0n for a beat, which has no body. */
+  target: string;
+  probeId: bigint;
+  echoTime: bigint;
   /** Decoded packets only. */
   auth?: 'crc32c' | 'hmac-sha256' | 'siphash-2-4';
   keyId?: number;
@@ -105,8 +95,10 @@ export interface HeartbeatBinding {
   hbUnref(handle: NativeHeartbeatHandle): void;
   hbAddress(handle: NativeHeartbeatHandle): { address: string; family: 'IPv4' | 'IPv6'; port: number };
   hbAddTarget(handle: NativeHeartbeatHandle, host: string, port: number): void;
-  hbRemoveTarget(handle: NativeHeartbeatHandle, host: string, port: number): boolean;
-  hbForget(handle: NativeHeartbeatHandle, id: string): boolean;
+  /** Throws ENOENT if it was not a target. */
+  hbRemoveTarget(handle: NativeHeartbeatHandle, host: string, port: number): void;
+  /** Throws ENOENT if no such peer. */
+  hbForget(handle: NativeHeartbeatHandle, id: string): void;
   hbSetKeys(handle: NativeHeartbeatHandle, keys: NativeHeartbeatKey[], sendKeyId: number): void;
   hbTick(handle: NativeHeartbeatHandle, periodMs: number, lagUs: number): void;
   hbMembers(handle: NativeHeartbeatHandle): NativeHeartbeatMember[];

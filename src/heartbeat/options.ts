@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { isUint8Array } from 'node:util/types';
+import { isAbortSignal } from '../errors';
 import { invalidArgType, invalidArgValue } from './errors';
 import type { NativeHeartbeatDefaults, NativeHeartbeatKey } from './native';
 
@@ -276,11 +277,8 @@ function checkBoolean(value: unknown, name: string): boolean {
 
 /** Checks that `signal` is undefined or an AbortSignal. */
 export function checkSignal(value: unknown, name: string): AbortSignal | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || !('aborted' in value) || !('addEventListener' in value)) {
-    throw invalidArgType(name, 'an instance of AbortSignal', value);
-  }
-  return value as AbortSignal;
+  if (value === undefined || isAbortSignal(value)) return value;
+  throw invalidArgType(name, 'an instance of AbortSignal', value);
 }
 
 /**

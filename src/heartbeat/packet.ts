@@ -104,6 +104,8 @@ export function decodePacket(bytes: Uint8Array, keys?: Uint8Array | HeartbeatKey
   const verified = keys == null ? [] : resolveKeys(keys, undefined, 'keys').keys;
   const decoded = binding.hbDecodePacket(bytes, verified);
   if ('error' in decoded) return { error: decoded.error as PacketError['error'] };
-  const { type, ...rest } = decoded;
-  return { ...rest, type: NAMES[type] ?? (String(type) as PacketType) } as DecodedPacket;
+  const { type, target, probeId, echoTime, ...rest } = decoded;
+  // A beat has no body (docs/protocol.md): the binding's empty target, probeId and echoTime are left out.
+  const body = type === TYPES.beat ? {} : { target, probeId, echoTime };
+  return { ...rest, ...body, type: NAMES[type] ?? (String(type) as PacketType) } as DecodedPacket;
 }

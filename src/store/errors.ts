@@ -4,7 +4,7 @@
  * its `AbortSignal`, and the argument checks the store's entry points share.
  */
 import { binding } from '../binding';
-import { SteadfastError, invalidArgType, outOfRange, type CodedError } from '../errors';
+import { SteadfastError, invalidArgType, isAbortSignal, outOfRange, type CodedError } from '../errors';
 
 /**
  * Codes a {@link StoreError} carries: an errno name from the system (`'EIO'`, `'ENOSPC'`, `'ENOENT'`,
@@ -132,11 +132,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** Checks that `signal` is undefined or an AbortSignal. Internal. */
 export function checkSignal(signal: unknown, name = 'signal'): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (typeof signal !== 'object' || signal === null || !('aborted' in signal) || !('addEventListener' in signal)) {
-    throw invalidArgType(name, 'an instance of AbortSignal', signal);
-  }
-  return signal as AbortSignal;
+  if (signal === undefined || isAbortSignal(signal)) return signal;
+  throw invalidArgType(name, 'an instance of AbortSignal', signal);
 }
 
 /** `TypeError` with code `ERR_INVALID_ARG_VALUE`, as Node's own checks throw. Internal. */

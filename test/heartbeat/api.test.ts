@@ -5,23 +5,11 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { detectionBoundMs, Heartbeat, HeartbeatError, SteadfastError, type HeartbeatEvent } from '../../src/index';
+import { Heartbeat, HeartbeatError, SteadfastError, type HeartbeatEvent } from '../../src/index';
 import { runNode } from '../helpers';
-import { addressOf, cleanup, emulated, EventLog, freePort, open, openMonitor, SLOW, until } from './helpers';
+import { addressOf, cleanup, emulated, eventWait, EventLog, freePort, open, openMonitor, SLOW, thrown, until } from './helpers';
 
 afterEach(cleanup);
-
-const eventWait = detectionBoundMs() * 4 + 5000 * SLOW;
-
-/** The error `fn` throws (the test fails if it throws none). */
-function thrown(fn: () => unknown): Error & { code?: string; address?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a throw, got none');
-}
 
 describe('options', () => {
   test('a bind address that is not an address throws ERR_INVALID_ARG_VALUE', () => {

@@ -6,12 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as path from 'node:path';
-import { Heartbeat, type HeartbeatEvent, type HeartbeatOptions } from '../../src/index';
+import { detectionBoundMs, Heartbeat, type HeartbeatEvent, type HeartbeatOptions } from '../../src/index';
+import { emulated } from '../helpers';
 
-/** Under QEMU every instruction is emulated: process start-up takes seconds, runs are scaled down. */
-export const emulated = process.env.STEADFAST_EXPECT_ARCH !== undefined;
+export { emulated };
 /** How much longer waits are under emulation. */
 export const SLOW = emulated ? 10 : 1;
+/** How long to wait for an event the detection bound promises (default options), with start-up slack. */
+export const eventWait = detectionBoundMs() * 4 + 5000 * SLOW;
 
 export const nodeFixture = path.join(__dirname, 'fixtures', 'node.mjs');
 
@@ -69,6 +71,16 @@ export async function until(condition: () => boolean, timeoutMs: number, what: s
 /** Resolves after `ms`: only to watch that something does NOT happen during a window. */
 export const watchFor = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The error `fn` throws (the test fails if it throws none). */
+export function thrown(fn: () => unknown): Error & { code?: string; address?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a throw, got none');
+}
+
 export function describeEvent(e: HeartbeatEvent): string {
   return `${e.type} ${e.peer.id} ${e.peer.address} inc ${e.peer.incarnation} phi ${e.phi.toFixed(2)} last ${e.lastSeenMs.toFixed(0)} ms`;
 }
@@ -120,22 +132,12 @@ export class EventLog {
   }
 }
 
-/** A key as the fixture takes it over JSON. */
-export interface FixtureKey {
-  id: number;
-  hex: string;
-  algorithm?: 'hmac-sha256' | 'siphash-2-4';
-}
-
 /** What fixtures/node.mjs takes as its one argument. */
 export interface FixtureOptions {
   role: 'monitor' | 'agent' | 'mesh';
   id: string;
   peers?: string[];
   bind?: string;
-  intervalMs?: number;
-  key?: FixtureKey[];
-  sendKeyId?: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -3,12 +3,11 @@
 // everything must not kill a healthy member, because the other members probe it on the asker's behalf.
 import { afterEach, describe, expect, test } from 'vitest';
 import { detectionBoundMs, type Heartbeat } from '../../src/index';
-import { addressOf, cleanup, emulated, EventLog, freePort, open, openMonitor, SLOW, until, watchFor } from './helpers';
+import { addressOf, cleanup, emulated, eventWait, EventLog, freePort, open, openMonitor, SLOW, until, watchFor } from './helpers';
 
 afterEach(cleanup);
 
 const bound = detectionBoundMs();
-const eventWait = bound * 4 + 5000 * SLOW;
 const RUN_MS = emulated ? 5000 : 10_000;
 
 describe('5% loss on a monitor', () => {

@@ -5,23 +5,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
-import { detectionBoundMs, Heartbeat, type HeartbeatEvent } from '../../src/index';
+import { Heartbeat, type HeartbeatEvent } from '../../src/index';
 import { formatEventJson, parseHeartbeatCommand, readKeyFile } from '../../src/heartbeat/cli-commands';
-import { runNode } from '../helpers';
-import { addressOf, cleanup, open, openMonitor, SLOW } from './helpers';
+import { dist as distDir, runNode } from '../helpers';
+import { addressOf, cleanup, eventWait, open, openMonitor, SLOW, thrown } from './helpers';
 
 afterEach(cleanup);
-
-const eventWait = detectionBoundMs() * 4 + 5000 * SLOW;
-
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a throw, got none');
-}
 
 /** Runs an ES module in a child process (so that it may have uncaught exceptions) and returns its stdout lines. */
 function child(source: string): string[] {
@@ -30,7 +19,7 @@ function child(source: string): string[] {
   return result.stdout.trim().split('\n');
 }
 
-const dist = JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'index.mjs'));
+const dist = JSON.stringify(path.join(distDir, 'index.mjs'));
 
 describe('listeners that throw', () => {
   test("close() resolves although a 'close' listener throws, and that error is still uncaught", () => {

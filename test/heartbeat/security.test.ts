@@ -6,14 +6,13 @@ import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { detectionBoundMs, type Heartbeat, type HeartbeatKey, type HeartbeatStats } from '../../src/index';
+import { type Heartbeat, type HeartbeatKey, type HeartbeatStats } from '../../src/index';
 import { encodePacket, type PacketFields } from '../../src/heartbeat/packet';
 import { runNode } from '../helpers';
-import { addressOf, cleanup, emulated, open, openMonitor, SLOW, until, watchFor } from './helpers';
+import { addressOf, cleanup, emulated, eventWait, open, openMonitor, SLOW, until, watchFor } from './helpers';
 
 afterEach(cleanup);
 
-const eventWait = detectionBoundMs() * 4 + 5000 * SLOW;
 const KEY: HeartbeatKey = { id: 1, key: Buffer.alloc(32, 0x5a), algorithm: 'hmac-sha256' };
 const WRONG: HeartbeatKey = { id: 1, key: Buffer.alloc(32, 0xa5), algorithm: 'hmac-sha256' };
 

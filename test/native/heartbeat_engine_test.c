@@ -822,14 +822,17 @@ static void send_raw(int fd, const node_t *to, const void *buf, size_t len) {
   if (r != (ssize_t)len) expect(0, "sendto: %zd", r);
 }
 
-static int encode_beat(uint8_t *buf, const char *sender, uint64_t incarnation, uint64_t seq) {
+/* A CRC-sealed BEAT from sender, with no lag reported. */
+static int encode_beat(uint8_t *buf, const char *sender, uint64_t incarnation, uint64_t seq, uint8_t flags,
+                       uint32_t interval_ms) {
   sf_hb_packet_t p;
   memset(&p, 0, sizeof p);
   p.type = SF_HB_BEAT;
+  p.flags = flags;
   snprintf(p.sender, sizeof p.sender, "%s", sender);
   p.incarnation = incarnation;
   p.seq = seq;
-  p.interval_ms = 100;
+  p.interval_ms = interval_ms;
   p.lag_us = SF_HB_LAG_UNKNOWN;
   return sf_hb_packet_encode(&p, NULL, buf, SF_HB_MAX_PACKET);
 }
@@ -846,21 +849,21 @@ static void test_garbage_is_dropped_and_counted(void) {
     for (size_t j = 0; j < len; j++) buf[j] = (uint8_t)rnd();
     send_raw(fd, m, buf, len);
   }
-  int n = encode_beat(buf, "forger", 7, 1);
+  int n = encode_beat(buf, "forger", 7, 1, 0, 100);
   expect(n > 0, "encode");
   send_raw(fd, m, buf, (size_t)n); /* valid: learned */
   send_raw(fd, m, buf, (size_t)n); /* the same again: replay */
-  int old = encode_beat(buf + 512, "forger", 6, 2);
+  int old = encode_beat(buf + 512, "forger", 6, 2, 0, 100);
   send_raw(fd, m, buf + 512, (size_t)old); /* an older incarnation: replay */
   buf[4] = 2;                              /* version 2 */
   send_raw(fd, m, buf, (size_t)n);
-  n = encode_beat(buf, "forger", 7, 3);
+  n = encode_beat(buf, "forger", 7, 3, 0, 100);
   buf[n - 1] ^= 1; /* a bad CRC */
   send_raw(fd, m, buf, (size_t)n);
   memset(buf, 0, 600);
   memcpy(buf, "SFHB\1", 5);
   send_raw(fd, m, buf, 600); /* longer than any valid packet */
-  n = encode_beat(buf, "stranger", 7, 1);
+  n = encode_beat(buf, "stranger", 7, 1, 0, 100);
   send_raw(fd, mesh, buf, (size_t)n); /* a mesh does not take beats from outside its list */
   sf_hb_stats_t st = {0}, sx = {0};
   int64_t end = now_ms() + 3000;
@@ -992,7 +995,7 @@ static void test_a_full_monitor_forgets_a_peer_that_left_never_a_live_one(void) 
   for (int i = 0; i < 3; i++) expect(wait_event(m, 0, SF_HB_EV_ALIVE, ids[i], 3000) >= 0, "%s alive", ids[i]);
   /* Full of live peers: a stranger is turned away. */
   uint8_t buf[SF_HB_MAX_PACKET];
-  int n = encode_beat(buf, "stranger", 1, 1);
+  int n = encode_beat(buf, "stranger", 1, 1, 0, 100);
   send_raw(fd, m, buf, (size_t)n);
   sf_hb_stats_t st = {0};
   int64_t end = now_ms() + 3000;
@@ -1010,7 +1013,7 @@ static void test_a_full_monitor_forgets_a_peer_that_left_never_a_live_one(void) 
   /* It beats on, as an agent does (a full monitor looks for room at most once a tick). */
   int learned = -1;
   for (uint64_t seq = 2; seq < 200 && learned < 0; seq++) {
-    n = encode_beat(buf, "stranger", 1, seq);
+    n = encode_beat(buf, "stranger", 1, seq, 0, 100);
     send_raw(fd, m, buf, (size_t)n);
     learned = wait_event(m, 0, SF_HB_EV_ALIVE, "stranger", 20);
   }
@@ -1031,23 +1034,14 @@ static void test_a_beat_reordered_after_leaving_does_not_revive(void) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (m == NULL || fd < 0) goto out;
   uint8_t buf[SF_HB_MAX_PACKET];
-  int n = encode_beat(buf, "leaver", 5, 1);
+  int n = encode_beat(buf, "leaver", 5, 1, 0, 100);
   send_raw(fd, m, buf, (size_t)n);
   expect(wait_event(m, 0, SF_HB_EV_ALIVE, "leaver", 3000) >= 0, "alive");
-  sf_hb_packet_t p;
-  memset(&p, 0, sizeof p);
-  p.type = SF_HB_BEAT;
-  p.flags = SF_HB_FLAG_LEAVING;
-  snprintf(p.sender, sizeof p.sender, "leaver");
-  p.incarnation = 5;
-  p.seq = 3;
-  p.interval_ms = 100;
-  p.lag_us = SF_HB_LAG_UNKNOWN;
-  n = sf_hb_packet_encode(&p, NULL, buf, sizeof buf);
+  n = encode_beat(buf, "leaver", 5, 3, SF_HB_FLAG_LEAVING, 100);
   send_raw(fd, m, buf, (size_t)n);
   int left = wait_event(m, 0, SF_HB_EV_LEFT, "leaver", 3000);
   expect(left >= 0, "left");
-  n = encode_beat(buf, "leaver", 5, 2); /* sent before the leaving beat, delivered after */
+  n = encode_beat(buf, "leaver", 5, 2, 0, 100); /* sent before the leaving beat, delivered after */
   send_raw(fd, m, buf, (size_t)n);
   sf_hb_stats_t st = {0};
   int64_t end = now_ms() + 3000;
@@ -1076,7 +1070,7 @@ static void test_forget_removes_one_peer_and_keeps_the_rest(void) {
   sf_hb_stats_t st = {0};
   for (int i = 0; i < N; i++) {
     snprintf(id, sizeof id, "peer-%d", i);
-    int n = encode_beat(buf, id, 1, 1);
+    int n = encode_beat(buf, id, 1, 1, 0, 100);
     send_raw(fd, m, buf, (size_t)n);
     if (i % 50 == 49) { /* let the engine keep up with the socket buffer */
       int64_t end = now_ms() + 2000;
@@ -1184,15 +1178,7 @@ static void test_a_busy_monitor_keeps_exact_arrivals_and_still_convicts(void) {
     for (int slot = 0; slot < SLOTS; slot++) {
       for (int i = slot * (N / SLOTS); i < (slot + 1) * (N / SLOTS); i++) {
         snprintf(id, sizeof id, "busy-%d", i);
-        sf_hb_packet_t p;
-        memset(&p, 0, sizeof p);
-        p.type = SF_HB_BEAT;
-        snprintf(p.sender, sizeof p.sender, "%s", id);
-        p.incarnation = 1;
-        p.seq = (uint64_t)round + 1;
-        p.interval_ms = PERIOD_MS;
-        p.lag_us = SF_HB_LAG_UNKNOWN;
-        int n = sf_hb_packet_encode(&p, NULL, buf, sizeof buf);
+        int n = encode_beat(buf, id, 1, (uint64_t)round + 1, 0, PERIOD_MS);
         sent_at[i][round] = mono_ns();
         send_raw(fd, m, buf, (size_t)n);
         sent++;

@@ -656,24 +656,15 @@ static void test_bad_lengths_ids_and_types_are_malformed(void) {
     const char *what;
   } edits[] = {{9, 1, "total length + 1"},    {9, -1, "total length - 1"},      {10, 1, "sender length + 1"},
                {10, -1, "sender length - 1"}, {48 + S, 1, "target length + 1"}, {48 + S, -1, "target length - 1"}};
-  for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
-    memcpy(buf, pk, (size_t)pn);
-    buf[edits[i].off] = (uint8_t)(buf[edits[i].off] + edits[i].delta);
-    reseal_crc(buf, (size_t)pn);
-    expect(decode_exact(buf, (size_t)pn, NULL, 0, NULL) == SF_EMALFORMED, "%s is SF_MALFORMED", edits[i].what);
-  }
+  for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++)
+    expect(decode_edited(edits[i].off, (uint8_t)(pk[edits[i].off] + edits[i].delta)) == SF_EMALFORMED,
+           "%s is SF_MALFORMED", edits[i].what);
   memcpy(buf, pk, (size_t)pn);
   buf[8] = 0xff, buf[9] = 0xff;
   reseal_crc(buf, (size_t)pn);
   expect(decode_exact(buf, (size_t)pn, NULL, 0, NULL) == SF_EMALFORMED, "total length 65535 is SF_MALFORMED");
-  memcpy(buf, pk, (size_t)pn);
-  buf[48 + S] = 255;
-  reseal_crc(buf, (size_t)pn);
-  expect(decode_exact(buf, (size_t)pn, NULL, 0, NULL) == SF_EMALFORMED, "target length 255 is SF_MALFORMED");
-  memcpy(buf, pk, (size_t)pn);
-  buf[10] = 255;
-  reseal_crc(buf, (size_t)pn);
-  expect(decode_exact(buf, (size_t)pn, NULL, 0, NULL) == SF_EMALFORMED, "sender length 255 is SF_MALFORMED");
+  expect(decode_edited(48 + S, 255) == SF_EMALFORMED, "target length 255 is SF_MALFORMED");
+  expect(decode_edited(10, 255) == SF_EMALFORMED, "sender length 255 is SF_MALFORMED");
 
   /* Ids must be well-formed UTF-8 without NUL. */
   static const struct {

@@ -22,6 +22,7 @@
 #include "steadfast/store.h"
 #include "../../native/store/log_internal.h" /* sf__log_set_commit_limit */
 
+#include "crc_reference.h"
 #include "expect.h"
 
 /* ---- Files ---------------------------------------------------------------------------------------- */
@@ -489,17 +490,6 @@ static void test_byte_layout_matches_the_documented_offsets(void) {
   free(b);
 }
 
-/* CRC-32C bit by bit from its definition (reflected polynomial 0x82F63B78, initial and final value
- * 0xFFFFFFFF; RFC 3720, B.4): independent of every table and hardware path the library has. */
-static uint32_t crc32c_by_definition(const uint8_t *p, size_t n) {
-  uint32_t crc = 0xFFFFFFFFu;
-  while (n--) {
-    crc ^= *p++;
-    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
-  }
-  return ~crc;
-}
-
 static void test_frame_crc_on_both_sides_of_the_commit_cutoff(void) {
   /* Payloads up to SF__LOG_CRC_AT_COMMIT bytes are checksummed at commit, larger ones at append and
    * combined: each frame's CRC must be the documented one either way. */
@@ -526,7 +516,7 @@ static void test_frame_crc_on_both_sides_of_the_commit_cutoff(void) {
   for (size_t i = 0; i < count && b != NULL; i++) {
     const uint8_t *f = b + off;
     expect(get32(f + 4) == sizes[i] && memcmp(f + 24, payload, sizes[i]) == 0, "record %zu in place", i + 1);
-    expect(get32(f) == crc32c_by_definition(f + 4, 20 + sizes[i]), "CRC of the %zu-byte record", sizes[i]);
+    expect(get32(f) == reference(SF_TEST_CRC32C_POLY, 0, f + 4, 20 + sizes[i]), "CRC of the %zu-byte record", sizes[i]);
     off += 24 + ((sizes[i] + 7) & ~(size_t)7);
   }
   free(b);

@@ -10,10 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { AppendLog, CheckpointStore } from '../../src/index';
+import { emulated } from '../helpers';
 import { parseState, recordData, recordId } from './fixtures/pattern.cjs';
 
 // Under QEMU every instruction is emulated: fewer kills, longer waits, a longer bound.
-const emulated = process.env.STEADFAST_EXPECT_ARCH !== undefined;
 const SLOW = emulated ? 10 : 1;
 const MAX_KILLS = emulated ? 20 : 200;
 const MAX_MS = emulated ? 90_000 : 60_000;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { binding } from '../../src/binding';
 import { AppendLog, StoreError, inspectLog, type LogRecord } from '../../src/index';
+import { runNode } from '../helpers';
 
 const roots: string[] = [];
 afterEach(() => {
@@ -441,7 +442,7 @@ describe('locks, inspection, closing', () => {
   test('a log dropped without close() is closed when collected, and a process with a log open exits by itself', async () => {
     const dir = tempDir();
     const child = path.join(__dirname, 'fixtures', 'log-collected.cjs');
-    const result = spawnSync(process.execPath, ['--expose-gc', child, dir], { encoding: 'utf8', timeout: 120_000 });
+    const result = runNode(['--expose-gc', child, dir]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({

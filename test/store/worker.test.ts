@@ -6,14 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { runNode } from '../helpers';
+import { emulated, runNode } from '../helpers';
 
 const roots: string[] = [];
 afterEach(() => {
   for (const root of roots.splice(0)) fs.rmSync(root, { recursive: true, force: true });
 });
-
-const emulated = process.env.STEADFAST_EXPECT_ARCH !== undefined;
 
 test('terminating workers with a save, appends, an open and an inspection in flight leaves the process running and the store reopenable', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'steadfast-worker-'));
